@@ -1,0 +1,3 @@
+from gmcnn.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,90 @@
+"""The displacement operator, rank and dimension of group-structured matrices (eq. 8–11).
+
+``D(M) = V − P V`` with ``V`` the group-diagonal basis of ``M`` (eq. 7) and ``P`` the
+permutation matrix of a cyclic permutation ``σ`` of ``G``: ``D(M)[g, h] = V[g, h] −
+V[σ(g), h]``. Default ``σ(g) = g + 1 mod N`` on labels (MATH.md §5, a choice). Eq. 9 allows
+one cyclic permutation ``σ_h`` per column. ``D(M) = 0`` iff ``M`` is a group matrix.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+import numpy as np
+import numpy.typing as npt
+
+from gmcnn.groups import FiniteGroup
+from gmcnn.structured.basis import to_diagonal_basis
+from gmcnn.structured.diagonals import Array
+
+
+def _check_cycles(sigma: npt.NDArray[np.int64], N: int) -> None:
+    """Each row of ``sigma`` must be one ``N``-cycle (a cyclic permutation of all of ``G``)."""
+    for row in sigma:
+        if not np.array_equal(np.sort(row), np.arange(N)):
+            raise ValueError(f"sigma {row.tolist()} is not a permutation of 0 … {N - 1}")
+        x, length = int(row[0]), 1
+        while x != 0:
+            x, length = int(row[x]), length + 1
+        if length != N:
+            raise ValueError(
+                f"sigma {row.tolist()} is not a cyclic permutation: the cycle through 0 has "
+                f"length {length}, expected one cycle of length {N}"
+            )
+
+
+def cyclic_shifts(G: FiniteGroup, sigma: npt.ArrayLike | None = None) -> npt.NDArray[np.int64]:
+    """The ``(N, N)`` array whose row ``h`` is the cyclic permutation ``σ_h`` used for column ``h``.
+
+    ``sigma`` may be ``None`` (``σ(g) = g + 1 mod N`` for every column, eq. 8), one
+    permutation of shape ``(N,)`` for all columns, or one per column, shape ``(N, N)`` (eq. 9).
+    """
+    N = G.order
+    if sigma is None:
+        return np.broadcast_to(np.roll(np.arange(N), -1), (N, N))
+    arr = np.asarray(sigma)
+    if arr.shape not in ((N,), (N, N)) or arr.dtype.kind not in "iu":
+        raise ValueError(
+            f"sigma has shape {arr.shape} and dtype {arr.dtype}; expected integer labels of "
+            f"shape ({N},) (one cyclic permutation) or ({N}, {N}) (one per column, eq. 9)"
+        )
+    arr = np.atleast_2d(arr.astype(np.int64))
+    _check_cycles(arr, N)
+    return np.broadcast_to(arr, (N, N))
+
+
+def displacement(G: FiniteGroup, M: npt.ArrayLike, sigma: npt.ArrayLike | None = None) -> Array:
+    """``D(M)[g, h] = V[g, h] − V[σ_h(g), h]`` (eq. 8, eq. 9 with per-column ``sigma``)."""
+    V = to_diagonal_basis(G, M)
+    shifts = cyclic_shifts(G, sigma).T  # shifts[g, h] = σ_h(g)
+    return np.asarray(V - np.take_along_axis(V, np.broadcast_to(shifts, V.shape), axis=-2))
+
+
+def displacement_rank(
+    G: FiniteGroup,
+    M: npt.ArrayLike,
+    tol: float | None = None,
+    sigma: npt.ArrayLike | None = None,
+) -> int:
+    """``DR(M) = rank D(M)`` (eq. 11); ``tol`` as in ``numpy.linalg.matrix_rank``."""
+    return int(np.linalg.matrix_rank(displacement(G, M, sigma), tol=tol))
+
+
+def displacement_dimension(
+    G: FiniteGroup,
+    matrices: Iterable[npt.ArrayLike],
+    tol: float | None = None,
+    sigma: npt.ArrayLike | None = None,
+) -> int:
+    """``dim span {D(M) : M ∈ S}`` (eq. 10) for a finite set ``S`` of matrices.
+
+    ``D`` is linear with kernel the group matrices, so this is ``dim span S − dim(span S ∩ GM)``
+    and does not depend on the cyclic permutations chosen (MATH.md §5).
+    """
+    stack = np.asarray(matrices if isinstance(matrices, np.ndarray) else list(matrices))
+    if stack.ndim == 2:
+        stack = stack[None]
+    if stack.shape[0] == 0:
+        return 0
+    D = displacement(G, stack, sigma).reshape(stack.shape[0], -1)
+    return int(np.linalg.matrix_rank(D, tol=tol))
