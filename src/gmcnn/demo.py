@@ -57,7 +57,7 @@ def run(seed: int = 0) -> None:
     start = time.perf_counter()
     big = direct_product(cyclic(256), cyclic(256))
     b3 = big.ball(3)
-    products = big.mul(big.elements[:, None], b3[None, :])
+    products = big.mul(big.labels[:, None], b3[None, :])
     elapsed = time.perf_counter() - start
     print(
         f"\n{big.name}: {big.order} elements; built, ball B_3 ({b3.size} = 7² taps) and "

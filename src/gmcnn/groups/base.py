@@ -72,9 +72,14 @@ class FiniteGroup:
 
     # -- derived structure ------------------------------------------------------------------
     @property
-    def elements(self) -> Labels:
-        """All labels, ``arange(order)``."""
+    def labels(self) -> Labels:
+        """All labels of this group, ``arange(order)``."""
         return np.arange(self.order, dtype=np.int64)
+
+    @property
+    def elements(self) -> Labels:
+        """The elements as labels: ``arange(order)``; a :class:`Subgroup` gives its parent's."""
+        return self.labels
 
     def __len__(self) -> int:
         return self.order
@@ -90,7 +95,7 @@ class FiniteGroup:
                 f"built for orders <= {MAX_TABLE_ORDER} (use mul() on the labels you need)"
             )
         if "table" not in self._cache:
-            e = self.elements
+            e = self.labels
             table = self._mul(e[:, None], e[None, :])
             table.flags.writeable = False
             self._cache["table"] = table
@@ -193,7 +198,7 @@ class FiniteGroup:
         """
         _check_subgroup_of(subgroup, self)
         dist = self.word_distance()
-        order = np.lexsort((self.elements, dist))
+        order = np.lexsort((self.labels, dist))
         assigned = np.zeros(self.order, dtype=bool)
         reps = []
         for g in order:

@@ -83,7 +83,7 @@ class DirectProduct(FiniteGroup):
         locals_, elems = [], []
         for k, f in zip(subgroups, self.factors, strict=True):
             if k is f:
-                elems.append(f.elements)
+                elems.append(f.labels)
                 locals_.append(f)
             elif isinstance(k, Subgroup) and k.parent is f:
                 elems.append(k.elements)
@@ -189,7 +189,7 @@ def semidirect_product(
     for h in range(acting.order):
         if not np.array_equal(np.sort(act[h]), ident):
             raise ValueError(f"action[{h}] = {act[h].tolist()} is not a permutation of N's labels")
-    n_all = normal.elements
+    n_all = normal.labels
     for h in range(acting.order):
         for s in normal.generators:
             lhs = act[h, normal._mul(n_all, s)]

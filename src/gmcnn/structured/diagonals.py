@@ -49,21 +49,21 @@ def check_function(G: FiniteGroup, f: npt.ArrayLike, name: str) -> Array:
 
 def group_diagonal(G: FiniteGroup, h: int) -> Labels:
     """The group diagonal ``B_h`` (eq. 1) as its column index array ``col[g] = g·h``."""
-    return G.mul(G.elements, as_labels(h, G.order))
+    return G.mul(G.labels, as_labels(h, G.order))
 
 
 def group_diagonal_matrix(G: FiniteGroup, h: int) -> Array:
     """The dense 0/1 matrix ``B_h[g, g'] = δ(g⁻¹g' = h)`` (eq. 1; small groups)."""
     check_dense(G, "group_diagonal_matrix")
     B = np.zeros((G.order, G.order))
-    B[G.elements, group_diagonal(G, h)] = 1.0
+    B[G.labels, group_diagonal(G, h)] = 1.0
     return B
 
 
 def relative_positions(G: FiniteGroup) -> Labels:
     """The table ``T[g, g'] = g⁻¹·g'``: which group diagonal passes through ``(g, g')``."""
     check_dense(G, "relative_positions")
-    e = G.elements
+    e = G.labels
     return G.mul(G.inv(e)[:, None], e[None, :])
 
 
@@ -125,8 +125,8 @@ def semidirect_group_diagonal(G: SemidirectProduct, h: int) -> Labels:
     col_h = group_diagonal(G.acting, k)
     # col of B^N_{φ_x(m)}: n ↦ φ_x(col_n[φ_x⁻¹(n)]), one row per x.
     conjugated = np.take_along_axis(G.action, col_n[G.inverse_action], axis=1)
-    n_idx = G.normal.elements[None, :]
-    x_idx = G.acting.elements[:, None]
+    n_idx = G.normal.labels[None, :]
+    x_idx = G.acting.labels[:, None]
     cols = G.combine(conjugated, col_h[x_idx])  # cols[x, n]: column of row (n, x)
     out = np.empty(G.order, dtype=np.int64)
     out[G.combine(n_idx, x_idx).ravel()] = cols.ravel()
