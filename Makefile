@@ -21,8 +21,8 @@ demo: $(STAMP)
 	$(VENV)/bin/gmcnn demo
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests benchmarks
-	$(VENV)/bin/ruff format --check src tests benchmarks
+	$(VENV)/bin/ruff check
+	$(VENV)/bin/ruff format --check
 
 typecheck: $(STAMP)
 	$(VENV)/bin/mypy src/gmcnn/groups src/gmcnn/structured
