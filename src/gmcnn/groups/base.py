@@ -8,6 +8,7 @@ operations, so large product groups never materialise an ``N×N`` table (MATH.md
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import numpy as np
@@ -23,13 +24,8 @@ MAX_TABLE_ORDER = 8192
 def as_labels(x: ArrayLike, order: int, what: str = "element") -> Labels:
     """Return ``x`` as an int64 label array, checking that every label lies in ``[0, order)``."""
     arr = np.asarray(x)
-    if arr.dtype.kind not in "iu":
-        if arr.size == 0:
-            arr = arr.astype(np.int64)
-        elif arr.dtype.kind == "f" and np.all(np.mod(arr, 1) == 0):
-            arr = arr.astype(np.int64)
-        else:
-            raise ValueError(f"{what} labels must be integers, got dtype {arr.dtype}")
+    if arr.dtype.kind not in "iu" and not (arr.size == 0 and arr.dtype.kind == "f"):
+        raise ValueError(f"{what} labels must be integers, got dtype {arr.dtype}")
     arr = arr.astype(np.int64, copy=False)
     if arr.size and (arr.min() < 0 or arr.max() >= order):
         bad = arr[(arr < 0) | (arr >= order)].flat[0]
@@ -37,7 +33,7 @@ def as_labels(x: ArrayLike, order: int, what: str = "element") -> Labels:
     return arr
 
 
-class FiniteGroup:
+class FiniteGroup(abc.ABC):
     """A finite group whose elements are the labels ``0 … order-1``.
 
     Subclasses implement :meth:`_mul` and :meth:`_inv` on int64 arrays. ``generators`` is a
@@ -56,11 +52,13 @@ class FiniteGroup:
         self._cache: dict[str, Any] = {}
 
     # -- the two primitive operations -------------------------------------------------------
+    @abc.abstractmethod
     def _mul(self, a: Labels, b: Labels) -> Labels:
-        raise NotImplementedError(f"{type(self).__name__} must implement _mul")
+        """``a·b`` on int64 label arrays that are already validated (broadcasting)."""
 
+    @abc.abstractmethod
     def _inv(self, a: Labels) -> Labels:
-        raise NotImplementedError(f"{type(self).__name__} must implement _inv")
+        """``a⁻¹`` on a validated int64 label array."""
 
     def mul(self, a: ArrayLike, b: ArrayLike) -> Labels:
         """The product ``a·b`` of label arrays, broadcast like a numpy ufunc."""
