@@ -1,0 +1,137 @@
+"""``gmcnn data list`` and ``gmcnn data prepare NAME``: the datasets from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+from gmcnn.data.api import REGISTRY, dataset_spec, datasets, prepare, prepared_folder
+from gmcnn.data.storage import data_root, read_manifest
+
+
+def register(subparsers: Any) -> None:
+    """Add the ``data`` command (with ``list`` and ``prepare``) to ``gmcnn``'s sub-parsers."""
+    data = subparsers.add_parser(
+        "data",
+        help="list and prepare the datasets of the paper",
+        description="Datasets live under $GMCNN_DATA (default ~/.cache/gmcnn); nothing is "
+        "ever downloaded.",
+    )
+    commands = data.add_subparsers(dest="data_command", required=True, metavar="ACTION")
+
+    listing = commands.add_parser("list", help="every dataset and source with its status")
+    listing.add_argument("--root", help="data folder (default: $GMCNN_DATA or ~/.cache/gmcnn)")
+    listing.set_defaults(func=_list)
+
+    build = commands.add_parser("prepare", help="build one dataset (no work if already built)")
+    build.add_argument("name", choices=list(REGISTRY), metavar="NAME", help="dataset name")
+    build.add_argument("--source", help="which source (default: the dataset's first)")
+    build.add_argument("--root", help="data folder (default: $GMCNN_DATA or ~/.cache/gmcnn)")
+    build.add_argument("--from", dest="raw_dir", metavar="DIR", help="folder of input files")
+    build.add_argument("--force", action="store_true", help="rebuild from scratch")
+    build.add_argument("--seed", type=int, help="seed of shuffles and recipes")
+    build.add_argument("--resolution", type=int, help="plume grid side (default 64)")
+    build.add_argument("--steps", type=int, help="plume simulation steps (default 310)")
+    build.add_argument("--simulations", type=int, help="number of plume simulations")
+    build.add_argument(
+        "--set",
+        dest="extra",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other build option, e.g. --set valid=2000 (repeatable)",
+    )
+    build.add_argument("--quiet", action="store_true", help="no progress bars")
+    build.set_defaults(func=_prepare)
+
+
+def _value(text: str) -> Any:
+    for convert in (int, float):
+        try:
+            return convert(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    options = {
+        key: getattr(args, key)
+        for key in ("seed", "resolution", "steps", "simulations")
+        if getattr(args, key) is not None
+    }
+    for item in args.extra:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--set expects KEY=VALUE, got {item!r}")
+        options[key] = _value(value)
+    return options
+
+
+def _size(count: int | None) -> str:
+    if count is None:
+        return "-"
+    if count < 1024:
+        return f"{count} B"
+    value = float(count)
+    for unit in ("KiB", "MiB", "GiB"):
+        value /= 1024
+        if value < 1024 or unit == "GiB":
+            break
+    return f"{value:.1f} {unit}"
+
+
+def _list(args: argparse.Namespace) -> int:
+    rows = datasets(args.root)
+    print(f"data folder: {data_root(args.root)}")
+    header = ("NAME", "SOURCE", "KIND", "SIZE", "SECONDS", "STATUS")
+    table = [header] + [
+        (
+            row.name,
+            row.source,
+            row.kind,
+            _size(row.bytes),
+            "-" if row.prepare_seconds is None else f"{row.prepare_seconds:.1f}",
+            row.status,
+        )
+        for row in rows
+    ]
+    widths = [max(len(r[i]) for r in table) for i in range(len(header) - 1)]
+    for r in table:
+        print("  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=False)) + "  " + r[-1])
+    return 0
+
+
+def _prepare(args: argparse.Namespace) -> int:
+    spec = dataset_spec(args.name)
+    source = spec.source(args.source)
+    folder = prepared_folder(spec.name, source.name, args.root)
+    already = not args.force and read_manifest(folder) is not None
+    start = time.perf_counter()
+    try:
+        manifest = prepare(
+            spec.name,
+            source.name,
+            args.root,
+            force=args.force,
+            raw_dir=args.raw_dir,
+            progress=not args.quiet,
+            **_options(args),
+        )
+    except (ValueError, FileNotFoundError) as error:
+        print(f"gmcnn data prepare: {error}", file=sys.stderr)
+        return 1
+    elapsed = time.perf_counter() - start
+    counts = ", ".join(
+        f"{split} {meta.get('count', '?')}×{tuple(meta.get('shape', ()))}"
+        for split, meta in manifest.splits.items()
+    )
+    print(f"{spec.name} ({source.name}) in {folder}: {counts}")
+    done = "already prepared: verified, nothing rebuilt" if already else "prepared"
+    print(
+        f"{done}; {len(manifest.files)} files, {_size(manifest.total_bytes)}; built in "
+        f"{manifest.prepare_seconds:.1f} s; this call took {elapsed:.1f} s"
+    )
+    return 0
