@@ -1,0 +1,325 @@
+"""``GMConv``: group convolution on any finite group, exact or approximately equivariant.
+
+MATH.md §2 (eq. 2–3) for the exact layer, §4–§6 (eq. 7–13) for the relaxed ones.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Literal
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import Tensor, nn
+
+from gmcnn.groups import FiniteGroup
+from gmcnn.nn import functional as F
+from gmcnn.nn.circulant import MAX_STENCIL_FILL, circulant_plan
+from gmcnn.nn.kernels import kernel_support, source_index, target_index
+from gmcnn.nn.relaxation import displacement_ranks, position_kernels, squared_distances
+from gmcnn.nn.signals import SignalLayout
+from gmcnn.structured import MAX_DENSE_ORDER
+
+ChannelMixing = Literal["full", "shared"]
+Relaxation = Literal["low_rank", "error_addition", "output_scaling"]
+Implementation = Literal["auto", "conv", "gather"]
+
+# dense_matrix() refuses layers whose (O·N) × (C·N) matrix has more entries than this.
+MAX_DENSE_ENTRIES = 1 << 26
+
+
+def check_group(group: object) -> FiniteGroup:
+    if not isinstance(group, FiniteGroup):
+        raise ValueError(f"group must be a gmcnn.groups.FiniteGroup, got {group!r}")
+    return group
+
+
+def check_channels(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
+
+
+class GMConv(nn.Module):
+    r"""Group convolution ``y_o = Σ_i f_i ∗ ψ_{o,i} + b_o`` on a finite group ``G`` (eq. 2–3).
+
+    ``(f ∗ ψ)(g) = Σ_h f(h) ψ(h⁻¹g)``, with ``ψ_{o,i}(kernel_elements[k]) = weight[o, i, k]``
+    and ``ψ`` zero elsewhere; ``kernel_elements`` is the word-metric ball ``B_radius`` unless
+    given. The layer commutes with every left translation ``(L_u f)(g) = f(u⁻¹g)``.
+
+    Args:
+        group: any :class:`~gmcnn.groups.FiniteGroup`.
+        in_channels, out_channels: channel counts.
+        radius: kernel support ``B_radius`` (MATH.md §1); or give ``kernel_elements``.
+        kernel_elements: explicit labels of the kernel's support.
+        channel_mixing: ``"full"`` — ``weight`` ``(out, in, K)``, a standard G-CNN layer;
+            ``"shared"`` — ``weight`` ``(out, 1, K)``: one kernel per output channel applied to
+            the sum of the input channels (the paper's parameter-efficient layer, Table 3).
+        bias: learn ``b_o``.
+        rank: ``r > 0`` makes the layer approximately equivariant with displacement rank
+            ``<= r`` (eq. 12): ``V = 1·ψ₀ᵀ + Σ_{l<=r} u_l ψ_lᵀ`` with ``ψ_l`` =
+            ``relaxed_weight[l]`` (zero at initialisation) and learnable position profiles
+            ``u_l`` = ``position_profiles[l]``. ``r = 0`` is exactly equivariant.
+        relaxation: the relaxed family; ``"low_rank"`` (implied by ``rank > 0``), or the
+            paper's two variants, both of displacement rank ``<= 1``:
+            ``"error_addition"`` ("E" in Table 3) — an ``error_weight`` of the same shape as
+            ``weight`` (doubling the kernel parameters), applied for output channel ``o``
+            only at position ``error_positions[o]`` (the ``o``-th element nearest the
+            identity), as the public code does; ``"output_scaling"`` — the output of the
+            convolution scaled per position by a learnable ``position_scale`` (``V = u ψᵀ``,
+            the public code's regression layer).
+        implementation: ``"auto"`` uses, for full mixing, the circular-convolution path
+            where the group has a block-and-grid form (cyclic, dihedral, their direct and
+            semidirect products and such subgroups; :mod:`gmcnn.nn.circulant`), and the
+            gather path otherwise — always for shared mixing, whose single summed channel
+            makes the gather small and the product one matrix multiplication, which beats a
+            convolution from one channel. ``"conv"`` or ``"gather"`` force a path; both
+            compute the same function.
+
+    Shape: input ``(B, in, N)`` or, for a product group, ``(B, in, n₁, …, n_k)`` (pixel
+    ``(i, j)`` is the element ``(i, j)``); the output keeps the input's layout.
+    """
+
+    kernel_elements: Tensor
+    taps: Tensor | None
+    layout: Tensor | None
+    position: Tensor | None
+    source: Tensor | None
+    target: Tensor | None
+    error_positions: Tensor
+    error_source: Tensor
+    bias: nn.Parameter | None
+    relaxed_weight: nn.Parameter | None
+    position_profiles: nn.Parameter | None
+    error_weight: nn.Parameter | None
+    position_scale: nn.Parameter | None
+
+    def __init__(
+        self,
+        group: FiniteGroup,
+        in_channels: int,
+        out_channels: int,
+        radius: int | None = None,
+        kernel_elements: npt.ArrayLike | None = None,
+        channel_mixing: ChannelMixing = "full",
+        bias: bool = True,
+        rank: int = 0,
+        relaxation: Relaxation | None = None,
+        implementation: Implementation = "auto",
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.group = check_group(group)
+        self.signal = SignalLayout.of(group)
+        self.in_channels = check_channels("in_channels", in_channels)
+        self.out_channels = check_channels("out_channels", out_channels)
+        check_choice("channel_mixing", channel_mixing, ("full", "shared"))
+        check_choice("implementation", implementation, ("auto", "conv", "gather"))
+        self.channel_mixing = channel_mixing
+        self.rank, self.relaxation = _check_relaxation(rank, relaxation)
+        elements = kernel_support(group, radius, kernel_elements)
+        self.kernel_size = int(elements.size)
+        self.register_buffer("kernel_elements", torch.tensor(elements, device=device))
+
+        plan = None
+        if implementation == "conv" or (implementation == "auto" and channel_mixing == "full"):
+            max_fill = None if implementation == "conv" else MAX_STENCIL_FILL
+            plan = circulant_plan(group, elements, max_fill=max_fill)
+            if plan is None and implementation == "conv":
+                raise ValueError(
+                    f"implementation='conv' needs a block-and-grid form of at most three axes; "
+                    f"{group.name} has none (use 'auto' or 'gather')"
+                )
+        self.implementation = "gather" if plan is None else "conv"
+        self.spec = None if plan is None else plan.spec
+        # source[k] = (g ↦ g·k⁻¹) and target[k] = (h ↦ h·k), one row per kernel element.
+        index = {
+            "taps": None if plan is None else plan.taps,
+            "layout": None if plan is None else plan.layout,
+            "position": None if plan is None else plan.position,
+            "source": source_index(group, elements).T.copy() if plan is None else None,
+            "target": target_index(group, elements).T.copy() if plan is None else None,
+        }
+        for name, array in index.items():
+            self.register_buffer(
+                name, None if array is None else torch.tensor(array, device=device)
+            )
+
+        def parameter(*size: int) -> nn.Parameter:
+            return nn.Parameter(torch.empty(size, device=device, dtype=dtype))
+
+        mixed = self.in_channels if channel_mixing == "full" else 1
+        shape = (self.out_channels, mixed, self.kernel_size)
+        N = group.order
+        self.weight = parameter(*shape)
+        self.bias = parameter(self.out_channels) if bias else None
+        self.relaxed_weight = self.position_profiles = self.error_weight = None
+        self.position_scale = None
+        if self.relaxation == "low_rank":
+            self.relaxed_weight = parameter(self.rank, *shape)
+            self.position_profiles = parameter(self.rank, N)
+        elif self.relaxation == "error_addition":
+            self.error_weight = parameter(*shape)
+            order = np.lexsort((group.labels, group.word_distance()))
+            positions = np.resize(order, self.out_channels)
+            self.register_buffer("error_positions", torch.tensor(positions, device=device))
+            error_source = source_index(group, elements, rows=positions)
+            self.register_buffer("error_source", torch.tensor(error_source, device=device))
+        elif self.relaxation == "output_scaling":
+            self.position_scale = parameter(N)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """``U(±1/√fan_in)`` for ``weight`` and ``bias`` (``fan_in = in_channels · K``, the
+        number of terms summed per output value); relaxations start exactly equivariant:
+        ``relaxed_weight = error_weight = 0``, ``position_scale = 1``, and
+        ``position_profiles ~ N(0, 1)``."""
+        bound = 1.0 / math.sqrt(self.in_channels * self.kernel_size)
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
+        if self.relaxed_weight is not None and self.position_profiles is not None:
+            nn.init.zeros_(self.relaxed_weight)
+            nn.init.normal_(self.position_profiles)
+        if self.error_weight is not None:
+            nn.init.zeros_(self.error_weight)
+        if self.position_scale is not None:
+            nn.init.ones_(self.position_scale)
+
+    def _convolve(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+        if self.spec is not None and self.taps is not None:
+            return F.circulant_group_conv(
+                x, weight, self.taps, self.spec, self.layout, self.position, bias
+            )
+        assert self.source is not None and self.target is not None
+        return F.group_conv(x, weight, self.source, self.target, bias)
+
+    def forward(self, input: Tensor) -> Tensor:
+        x = self.signal.flatten(input, self.in_channels, "GMConv")
+        if self.channel_mixing == "shared":
+            x = x.sum(dim=1, keepdim=True)
+        if self.relaxed_weight is not None and self.position_profiles is not None:
+            stacked = torch.cat([self.weight.unsqueeze(0), self.relaxed_weight]).flatten(0, 1)
+            z = self._convolve(x, stacked, None).view(
+                x.shape[0], self.rank + 1, self.out_channels, self.group.order
+            )
+            y = z[:, 0] + (z[:, 1:] * self.position_profiles[None, :, None, :]).sum(dim=1)
+            y = y if self.bias is None else y + self.bias[:, None]
+        elif self.position_scale is not None:
+            y = self._convolve(x, self.weight, None) * self.position_scale
+            y = y if self.bias is None else y + self.bias[:, None]
+        else:
+            y = self._convolve(x, self.weight, self.bias)
+        if self.error_weight is not None:
+            y = self._add_error(x, y, self.error_weight)
+        return self.signal.unflatten(y, input)
+
+    def _add_error(self, x: Tensor, y: Tensor, error_weight: Tensor) -> Tensor:
+        """``y`` plus ``error_weight[o]`` applied at position ``error_positions[o]`` only."""
+        gathered = x[:, :, self.error_source]  # (B, C', O, K)
+        values = torch.einsum("biok,oik->bo", gathered, error_weight)
+        flat = self.error_positions + self.group.order * torch.arange(
+            self.out_channels, device=values.device
+        )
+        return y.flatten(1).index_add(1, flat, values).view_as(y)
+
+    # -- introspection (MATH.md §4–§6) ------------------------------------------------------
+    def relaxed_parts(self) -> tuple[Tensor, Tensor, Tensor]:
+        """The kernel in the group-diagonal basis, ``(base, profiles, relaxed)``.
+
+        ``V_{o,i}[g, k] = base[o, i, k] + Σ_l profiles[l, o, g] · relaxed[l, o, i, k]`` with
+        shapes ``(O, C', K)``, ``(L, 1 or O, N)``, ``(L, O, C', K)`` (``C' = 1`` for shared
+        mixing); see :mod:`gmcnn.nn.relaxation`. ``L = 0`` for an exact layer.
+        """
+        w = self.weight
+        N = self.group.order
+        if self.relaxed_weight is not None and self.position_profiles is not None:
+            return w, self.position_profiles[:, None, :], self.relaxed_weight
+        if self.error_weight is not None:
+            onehot = torch.nn.functional.one_hot(self.error_positions, N).to(w.dtype)
+            return w, onehot[None], self.error_weight[None]
+        if self.position_scale is not None:
+            return torch.zeros_like(w), self.position_scale[None, None, :], w[None]
+        return w, w.new_zeros(0, 1, N), w.new_zeros(0, *w.shape)
+
+    def dense_matrix(self) -> Tensor:
+        """The layer's ``(out·N) × (in·N)`` matrix (bias excluded; small groups only).
+
+        Row ``o·N + g``, column ``i·N + h``: ``y.flatten(1) = x.flatten(1) @ M.T + bias``
+        (bias repeated over ``g``). Built from the parameters, differentiably.
+        """
+        N = self.group.order
+        entries = self.out_channels * self.in_channels * N * N
+        if N > MAX_DENSE_ORDER or entries > MAX_DENSE_ENTRIES:
+            raise ValueError(
+                f"dense_matrix() of a {self.out_channels}×{self.in_channels}-channel layer on "
+                f"{self.group.name} would have {entries} entries; it is built only for "
+                f"orders <= {MAX_DENSE_ORDER} and at most {MAX_DENSE_ENTRIES} entries"
+            )
+        V = position_kernels(*self.relaxed_parts())  # (O, C', N, K)
+        V = V.expand(self.out_channels, self.in_channels, N, self.kernel_size)
+        src = torch.tensor(
+            source_index(self.group, self.kernel_elements.cpu().numpy()), device=V.device
+        )
+        M = V.new_zeros(self.out_channels, self.in_channels, N, N)
+        M = M.scatter(3, src.expand_as(V), V)  # M[o, i, g, g·k⁻¹] = V[o, i, g, k]
+        return M.permute(0, 2, 1, 3).reshape(self.out_channels * N, self.in_channels * N)
+
+    def displacement_rank(self) -> int:
+        """``max_{o,i} DR(M_{o,i})`` (eq. 11): ``<= rank`` (1 for the two variants), 0 if exact."""
+        _, profiles, relaxed = self.relaxed_parts()
+        ranks = displacement_ranks(profiles.detach().double(), relaxed.detach().double())
+        return int(ranks.max()) if ranks.numel() else 0
+
+    def equivariance_penalty(self) -> Tensor:
+        """``Σ_{o,i} dist_G(M_{o,i})²`` (eq. 13), differentiable: add it to a loss to pull a
+        relaxed layer softly towards equivariance. Zero for an exact layer."""
+        _, profiles, relaxed = self.relaxed_parts()
+        total = squared_distances(profiles, relaxed).sum()
+        return total * self.in_channels if self.channel_mixing == "shared" else total
+
+    def distance_to_group_matrices(self) -> Tensor:
+        """The Frobenius distance of :meth:`dense_matrix` to block group matrices (eq. 13).
+
+        ``sqrt(Σ_{o,i} dist_G(M_{o,i})²)``, computed from the parameters (any group size).
+        """
+        return self.equivariance_penalty().sqrt()
+
+    def extra_repr(self) -> str:
+        parts = [
+            self.group.name,
+            str(self.in_channels),
+            str(self.out_channels),
+            f"kernel_size={self.kernel_size}",
+            f"channel_mixing={self.channel_mixing!r}",
+            f"bias={self.bias is not None}",
+        ]
+        if self.relaxation is not None:
+            parts.append(f"relaxation={self.relaxation!r}")
+        if self.rank:
+            parts.append(f"rank={self.rank}")
+        parts.append(f"implementation={self.implementation!r}")
+        return ", ".join(parts)
+
+
+def _check_relaxation(rank: object, relaxation: object) -> tuple[int, Relaxation | None]:
+    if isinstance(rank, bool) or not isinstance(rank, int | np.integer) or rank < 0:
+        raise ValueError(f"rank must be a non-negative integer, got {rank!r}")
+    check_choice("relaxation", relaxation, (None, "low_rank", "error_addition", "output_scaling"))
+    if relaxation is None:
+        return int(rank), "low_rank" if rank > 0 else None
+    if relaxation == "low_rank" and rank == 0:
+        raise ValueError("relaxation='low_rank' needs rank >= 1, got rank=0")
+    if relaxation != "low_rank" and rank > 1:
+        raise ValueError(
+            f"relaxation={relaxation!r} has displacement rank 1 by construction; "
+            f"rank must be 0 or 1, got {rank}"
+        )
+    return int(rank), relaxation  # type: ignore[return-value]

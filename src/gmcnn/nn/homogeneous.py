@@ -1,0 +1,169 @@
+"""Convolution on a homogeneous space ``X = G/K`` (App. D.1, eq. 18–20; MATH.md §7).
+
+**Choice** (MATH.md §7): left cosets ``gK`` with ``G`` acting on the left,
+``u·(gK) = (ug)K``. A signal ``f`` on ``X`` lifts to the right-``K``-invariant
+``f̃(g) = f(gK)``; the layer is ``y = f̃ ∗ ψ̄`` with a right-``K``-invariant kernel ``ψ̄``
+(``ψ̄(zk) = ψ̄(z)``), so ``y`` is again right-``K``-invariant — a signal on ``X`` — and the
+layer commutes with every left translation by ``G``. ``ψ̄`` has one free value per coset
+``zK`` in the kernel's support (the cosets meeting the ball ``B_r``). At one representative
+``rep_j`` per coset ``x_j`` (eq. 19–20),
+
+    y(x_j) = Σ_{z} ψ̄(z) f̃(rep_j·z⁻¹) = Σ_c w[c] Σ_{k ∈ K} f(coset of rep_j·k⁻¹·z_c⁻¹),
+
+and the inner sum is the same for every choice of ``rep_j`` and of ``z_c ∈`` coset ``c``:
+the result does not depend on the representatives.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import numpy.typing as npt
+import torch
+from torch import Tensor, nn
+
+from gmcnn.groups import FiniteGroup, Labels, Subgroup, as_labels
+from gmcnn.nn import functional as F
+from gmcnn.nn.conv import ChannelMixing, check_channels, check_choice, check_group
+from gmcnn.nn.kernels import kernel_support
+from gmcnn.nn.pooling import check_subgroup
+
+
+class CosetSpace:
+    """The left cosets ``gK`` of ``K ≤ G``, labelled ``0 … [G:K]-1`` by their smallest element.
+
+    Attributes:
+        group, subgroup: ``G`` and ``K``.
+        order: the number of cosets ``|X| = [G:K]``.
+        coset_of: ``(N,)``, the coset label of every ``g``.
+        representatives: ``(|X|,)``, one element per coset (``representatives[j] ∈ x_j``);
+            by default the element nearest the identity (ties: smaller label).
+    """
+
+    def __init__(
+        self,
+        group: FiniteGroup,
+        subgroup: Subgroup | npt.ArrayLike,
+        representatives: npt.ArrayLike | None = None,
+    ) -> None:
+        self.group = check_group(group)
+        self.subgroup = check_subgroup(group, subgroup)
+        cosets = group.mul(group.labels[:, None], self.subgroup.elements[None, :])  # g·K
+        smallest = cosets.min(axis=1)
+        firsts = np.unique(smallest)
+        self.order = int(firsts.size)
+        self.coset_of: Labels = np.searchsorted(firsts, smallest).astype(np.int64)
+        self.name = f"{group.name} / subgroup of order {self.subgroup.order}"
+        if representatives is None:
+            near = np.lexsort((group.labels, group.word_distance()))
+            _, first = np.unique(self.coset_of[near], return_index=True)
+            self.representatives: Labels = near[first]  # the nearest element of each coset
+        else:
+            reps = as_labels(np.asarray(representatives), group.order, "representative")
+            if reps.shape != (self.order,) or not np.array_equal(
+                self.coset_of[reps], np.arange(self.order)
+            ):
+                raise ValueError(
+                    f"representatives {reps.tolist()} must hold one element of each of the "
+                    f"{self.order} cosets of {self.name}, in coset order "
+                    f"(coset j is the one whose smallest element is {firsts.tolist()}[j])"
+                )
+            self.representatives = reps
+
+    def __repr__(self) -> str:
+        return f"<CosetSpace {self.name}: {self.order} cosets>"
+
+    def translation(self, u: int) -> Labels:
+        """``p`` with ``(u·f)(x) = f(u⁻¹·x) = f[p[x]]`` for a signal ``f`` on ``X``."""
+        u_inv = self.group.inv(np.int64(u))
+        return self.coset_of[self.group.mul(u_inv, self.representatives)]
+
+
+class HomogeneousGMConv(nn.Module):
+    """Group convolution between signals on ``X = G/K`` (App. D.1, eq. 18–20).
+
+    ``y_o = Σ_i f̃_i ∗ ψ̄_{o,i} + b_o`` read on ``X`` (see the module doc), with
+    ``ψ̄_{o,i}`` = ``weight[o, i, c]`` on the ``c``-th kernel coset (``kernel_cosets[c]``, the
+    cosets meeting ``B_radius`` or ``kernel_elements``). Equivariant under ``G`` and
+    independent of the ``representatives`` chosen.
+
+    Args:
+        group, subgroup: ``G`` and ``K``.
+        in_channels, out_channels, radius, kernel_elements, channel_mixing, bias: as
+            :class:`~gmcnn.nn.GMConv` (``kernel_elements`` are labels of ``G``).
+        representatives: one element per coset (default: nearest the identity).
+
+    Shape: ``(B, in, |X|)`` → ``(B, out, |X|)``, cosets in :class:`CosetSpace` order.
+    """
+
+    kernel_cosets: Tensor
+    index: Tensor
+    bias: nn.Parameter | None
+
+    def __init__(
+        self,
+        group: FiniteGroup,
+        subgroup: Subgroup | npt.ArrayLike,
+        in_channels: int,
+        out_channels: int,
+        radius: int | None = None,
+        kernel_elements: npt.ArrayLike | None = None,
+        channel_mixing: ChannelMixing = "full",
+        bias: bool = True,
+        representatives: npt.ArrayLike | None = None,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype | None = None,
+    ) -> None:
+        super().__init__()
+        self.space = CosetSpace(group, subgroup, representatives)
+        self.group = self.space.group
+        self.in_channels = check_channels("in_channels", in_channels)
+        self.out_channels = check_channels("out_channels", out_channels)
+        check_choice("channel_mixing", channel_mixing, ("full", "shared"))
+        self.channel_mixing = channel_mixing
+        support = kernel_support(group, radius, kernel_elements)
+        cosets = np.unique(self.space.coset_of[support])
+        self.register_buffer("kernel_cosets", torch.tensor(cosets, device=device))
+        self.register_buffer("index", torch.tensor(self._index(cosets), device=device))
+        mixed = self.in_channels if channel_mixing == "full" else 1
+        size = (self.out_channels, mixed, cosets.size)
+        self.weight = nn.Parameter(torch.empty(size, device=device, dtype=dtype))
+        self.bias = (
+            nn.Parameter(torch.empty(self.out_channels, device=device, dtype=dtype))
+            if bias
+            else None
+        )
+        self.reset_parameters()
+
+    def _index(self, cosets: Labels) -> Labels:
+        """``index[j, c, k]`` = coset of ``rep_j · k⁻¹ · z_c⁻¹`` (``z_c`` = representative of c)."""
+        G, space = self.group, self.space
+        k_inv = G.inv(space.subgroup.elements)
+        z_inv = G.inv(space.representatives[cosets])
+        right = G.mul(k_inv[None, :], z_inv[:, None])  # (J, |K|): k⁻¹·z_c⁻¹
+        return space.coset_of[G.mul(space.representatives[:, None, None], right[None])]
+
+    def reset_parameters(self) -> None:
+        """``U(±1/√fan_in)`` with ``fan_in = in_channels · |kernel cosets| · |K|``."""
+        fan_in = self.in_channels * self.index.shape[1] * self.index.shape[2]
+        bound = 1.0 / math.sqrt(fan_in)
+        nn.init.uniform_(self.weight, -bound, bound)
+        if self.bias is not None:
+            nn.init.uniform_(self.bias, -bound, bound)
+
+    def forward(self, input: Tensor) -> Tensor:
+        if input.dim() != 3 or input.shape[1:] != (self.in_channels, self.space.order):
+            raise ValueError(
+                f"HomogeneousGMConv got an input of shape {tuple(input.shape)}; expected "
+                f"(batch, {self.in_channels}, {self.space.order}) (a signal on {self.space.name})"
+            )
+        x = input.sum(dim=1, keepdim=True) if self.channel_mixing == "shared" else input
+        return F.coset_conv(x, self.weight, self.index, self.bias)
+
+    def extra_repr(self) -> str:
+        return (
+            f"{self.space.name}, {self.in_channels}, {self.out_channels}, "
+            f"kernel_cosets={self.weight.shape[2]}, channel_mixing={self.channel_mixing!r}, "
+            f"bias={self.bias is not None}"
+        )

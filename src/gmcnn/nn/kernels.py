@@ -1,0 +1,61 @@
+"""Kernel supports and the index arrays of group convolution (MATH.md §2, eq. 2–3).
+
+A kernel ``ψ`` is stored by its values on a finite set of *kernel elements* ``k₀ … k_{K-1}``
+(by default the word-metric ball ``B_r``). The group convolution
+``(f ∗ ψ)(g) = Σ_h f(h) ψ(h⁻¹g)`` then reads, for output position ``g`` and kernel element
+``k``, the input at ``h = g·k⁻¹``:
+
+    (f ∗ ψ)(g) = Σ_k ψ(k) f(g·k⁻¹) = Σ_k ψ(k) (B_{k⁻¹} f)(g)        (eq. 3)
+
+``source[g, k] = g·k⁻¹`` is the column index array of the group diagonal ``B_{k⁻¹}``; its
+inverse permutation ``target[h, k] = h·k`` is what the transpose (the backward pass) reads.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from gmcnn.groups import FiniteGroup, Labels, as_labels
+
+
+def kernel_support(
+    group: FiniteGroup, radius: int | None, kernel_elements: npt.ArrayLike | None
+) -> Labels:
+    """The kernel elements: the ball ``B_radius`` or the given labels (validated, order kept).
+
+    Exactly one of ``radius`` and ``kernel_elements`` must be given. Raises ``ValueError`` for a
+    radius beyond the group's diameter, labels out of range, repeated or no labels.
+    """
+    if (radius is None) == (kernel_elements is None):
+        raise ValueError(
+            "give exactly one of radius and kernel_elements "
+            f"(got radius={radius!r}, kernel_elements={kernel_elements!r})"
+        )
+    if radius is not None:
+        if isinstance(radius, bool) or not isinstance(radius, int | np.integer) or radius < 0:
+            raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
+        return group.ball(int(radius))
+    elements = as_labels(np.asarray(kernel_elements), group.order, "kernel element")
+    if elements.ndim != 1 or elements.size == 0:
+        raise ValueError(
+            f"kernel_elements must be a non-empty 1-d array of labels of {group.name}, "
+            f"got shape {elements.shape}"
+        )
+    unique, counts = np.unique(elements, return_counts=True)
+    if np.any(counts > 1):
+        raise ValueError(
+            f"kernel element {unique[counts > 1][0]} is repeated; expected distinct labels"
+        )
+    return elements
+
+
+def source_index(group: FiniteGroup, kernel_elements: Labels, rows: Labels | None = None) -> Labels:
+    """``source[i, k] = g_i·k⁻¹`` for output positions ``g_i`` (all of ``G`` by default)."""
+    rows = group.labels if rows is None else rows
+    return group.mul(rows[:, None], group.inv(kernel_elements)[None, :])
+
+
+def target_index(group: FiniteGroup, kernel_elements: Labels) -> Labels:
+    """``target[h, k] = h·k``: the output position that reads input ``h`` through ``k``."""
+    return group.mul(group.labels[:, None], kernel_elements[None, :])

@@ -1,0 +1,69 @@
+"""Signal layouts: ``(B, C, N)``, or ``(B, C, n₁, …, n_k)`` for products of ``k`` factors.
+
+An image of ``H × W`` pixels is a function on ``G₁ × G₂`` with ``|G₁| = H``, ``|G₂| = W``:
+pixel ``(i, j)`` is the element ``(i, j)``, label ``i·W + j`` — the row-major flattening.
+A subgroup ``K₁ × K₂`` of such a product (what pooling leaves) keeps the image layout
+``(|K₁|, |K₂|)``, since its labels are ordered the same way. Layouts are computed once, at
+construction, so the forward pass does no group theory.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from torch import Tensor
+
+from gmcnn.groups import DirectProduct, FiniteGroup, Subgroup
+
+
+def signal_shape(group: FiniteGroup) -> tuple[int, ...]:
+    """The natural trailing shape of a signal on ``group`` (``(N,)`` unless it is a product)."""
+    if isinstance(group, DirectProduct):
+        return tuple(group.shape)
+    if isinstance(group, Subgroup) and isinstance(group.parent, DirectProduct):
+        parts = group.parent.split(group.elements)
+        sizes = tuple(int(np.unique(p).size) for p in parts)
+        if int(np.prod(sizes)) == group.order:  # a product K₁ × … × K_k of the factors
+            return sizes
+    return (group.order,)
+
+
+@dataclass(frozen=True)
+class SignalLayout:
+    """The accepted trailing shapes of signals on a group of ``order`` elements."""
+
+    order: int
+    shape: tuple[int, ...]
+    name: str
+
+    @classmethod
+    def of(cls, group: FiniteGroup) -> SignalLayout:
+        return cls(group.order, signal_shape(group), group.name)
+
+    def flatten(self, x: Tensor, channels: int | None, layer: str) -> Tensor:
+        """``x`` as ``(B, C, N)``; ``ValueError`` naming the shape unless it is a signal here.
+
+        Accepted: ``(B, C, N)`` and ``(B, C, *shape)``; ``channels=None`` accepts any count.
+        """
+        trailing = tuple(x.shape[2:])
+        if (
+            x.dim() < 3
+            or trailing not in ((self.order,), self.shape)
+            or (channels is not None and x.shape[1] != channels)
+        ):
+            c = "C" if channels is None else str(channels)
+            options = f"(batch, {c}, {self.order})"
+            if self.shape != (self.order,):
+                options += f" or (batch, {c}, {', '.join(map(str, self.shape))})"
+            raise ValueError(
+                f"{layer} got an input of shape {tuple(x.shape)}; expected {options} "
+                f"(a signal on {self.name})"
+            )
+        return x.reshape(x.shape[0], x.shape[1], self.order)
+
+    def unflatten(self, y: Tensor, like: Tensor) -> Tensor:
+        """``y`` ``(B, C, N)`` in the layout of the input ``like``: flat stays flat."""
+        if like.dim() == 3:
+            return y
+        return y.reshape(y.shape[0], y.shape[1], *self.shape)

@@ -1,0 +1,57 @@
+"""The layers trace into one graph under torch.compile (both GMConv paths, pooling)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from gmcnn.groups import cyclic, dihedral, direct_product, symmetric
+from gmcnn.nn import GMConv, GMPool
+
+
+def _network() -> nn.Module:
+    C = cyclic(8)
+    G = direct_product(C, C)
+    pool = GMPool(G, G.product_subgroup(C.subgroup([2]), C.subgroup([2])))
+    return nn.Sequential(
+        GMConv(G, 2, 4, radius=1, channel_mixing="shared"),
+        pool,
+        GMConv(pool.output_group, 4, 3, radius=1, rank=1),
+    )
+
+
+def _check(module: nn.Module, x: torch.Tensor, backend: str) -> None:
+    compiled = torch.compile(module, backend=backend, fullgraph=True)
+    x1 = x.clone().requires_grad_()
+    x2 = x.clone().requires_grad_()
+    expected, actual = module(x1), compiled(x2)
+    torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-6)
+    expected.sum().backward()
+    actual.sum().backward()
+    torch.testing.assert_close(x2.grad, x1.grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "module",
+    [
+        GMConv(direct_product(dihedral(3), cyclic(4)), 2, 3, radius=1),
+        GMConv(symmetric(4), 2, 3, radius=1, relaxation="error_addition"),
+    ],
+    ids=["conv-path", "gather-path"],
+)
+def test_layers_trace_without_graph_breaks(module: nn.Module) -> None:
+    torch._dynamo.reset()
+    order = module.group.order  # type: ignore[union-attr]
+    _check(module, torch.randn(2, 2, order), backend="aot_eager")
+
+
+def test_network_traces_without_graph_breaks() -> None:
+    torch._dynamo.reset()
+    _check(_network(), torch.randn(2, 2, 8, 8), backend="aot_eager")
+
+
+@pytest.mark.slow
+def test_network_compiles_with_inductor() -> None:
+    torch._dynamo.reset()
+    _check(_network(), torch.randn(2, 2, 8, 8), backend="inductor")
