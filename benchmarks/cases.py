@@ -22,8 +22,9 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from gmcnn.groups import FiniteGroup, cyclic, dihedral, direct_product
+from gmcnn.groups import DirectProduct, FiniteGroup, cyclic, dihedral, direct_product
 from gmcnn.nn import GMConv
+from gmcnn.nn.conv import ChannelMixing, Implementation
 
 BATCH = 64
 # Dense matrices (with their gradient) beyond this many bytes are not benchmarked.
@@ -38,35 +39,29 @@ class Case:
     factors: tuple[tuple[str, int], ...]  # ("C", n) or ("D", n)
     radius: int
     channels: int
-    mixing: str
+    mixing: ChannelMixing
 
     @property
-    def group(self) -> FiniteGroup:
-        make = {"C": cyclic, "D": dihedral}
+    def group(self) -> DirectProduct:
+        make: dict[str, Callable[[int], FiniteGroup]] = {"C": cyclic, "D": dihedral}
         return direct_product(*(make[kind](n) for kind, n in self.factors))
 
     @property
     def cyclic(self) -> bool:
         return all(kind == "C" for kind, _ in self.factors)
 
-    def layer(self, implementation: str = "auto") -> GMConv:
+    def layer(self, implementation: Implementation = "auto") -> GMConv:
         return GMConv(
             self.group,
             self.channels,
             self.channels,
             radius=self.radius,
-            channel_mixing=self.mixing,  # type: ignore[arg-type]
-            implementation=implementation,  # type: ignore[arg-type]
+            channel_mixing=self.mixing,
+            implementation=implementation,
         )
 
-    def flops(self) -> int:
-        """Multiply-adds ×2 of forward + backward (input and weight gradients)."""
-        layer = self.layer("gather")
-        mixed = self.channels if self.mixing == "full" else 1
-        return 3 * 2 * BATCH * self.group.order * mixed * layer.kernel_size * self.channels
-
     def dense_bytes(self) -> int:
-        N = self.group.order
+        N = int(self.group.order)
         columns = N * (self.channels if self.mixing == "full" else 1)
         return 2 * 4 * self.channels * N * columns  # matrix and its gradient, float32
 

@@ -1,15 +1,24 @@
 """The ``gmcnn`` command line.
 
 Each sub-package that owns commands exposes ``register(subparsers)``, which adds its
-sub-command and sets ``func`` on the parser it adds; :func:`main` only dispatches.
+sub-commands and sets ``func`` on the parsers it adds; :func:`main` only dispatches. The
+packages are listed in :data:`COMMAND_MODULES`; one that is not installed is skipped.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 from collections.abc import Sequence
 
-from gmcnn import demo
+#: Modules whose ``register(subparsers)`` adds commands, in the order of ``gmcnn --help``.
+COMMAND_MODULES = (
+    "gmcnn.demo",
+    "gmcnn.experiments.cli",
+    "gmcnn.data.cli",
+    "gmcnn.baselines.cli",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,12 +26,23 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gmcnn", description="Group-matrix CNNs: groups, layers, data and experiments."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    demo.register(subparsers)
+    for name in COMMAND_MODULES:
+        parent = name.rpartition(".")[0]
+        if importlib.util.find_spec(parent) is None or importlib.util.find_spec(name) is None:
+            continue
+        importlib.import_module(name).register(subparsers)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    # KEY=VALUE overrides may follow options (``train X --run-dir D a=1``): collect them.
+    if extra:
+        if hasattr(args, "overrides") and all("=" in e and not e.startswith("-") for e in extra):
+            args.overrides = [*args.overrides, *extra]
+        else:
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
     result: int = args.func(args)
     return result
 

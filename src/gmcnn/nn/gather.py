@@ -111,44 +111,50 @@ class GatherGroupConv(torch.autograd.Function):
 class GatherSingleChannelConv(torch.autograd.Function):
     """``s (B, 1, N)``, ``weight (O, 1, K)``, ``bias (O,)`` or ``None`` → ``(B, O, N)``.
 
-    Keeps the ``(B, K, N)`` gather of the single channel for the weight gradient: ``K/O`` of
-    the output's size (a ``K``-channel signal, not ``K`` copies of the ``C``-channel input).
+    The bias is one more column of the weight, multiplying a constant row appended to the
+    gather, so that the products also compute it and its gradient. Keeps the ``(B, K, N)``
+    gather of the single channel for the weight gradient: ``K/O`` of the output's size (a
+    ``K``-channel signal, not ``K`` copies of the ``C``-channel input).
     """
 
     @staticmethod
     def forward(
         s: Tensor, weight: Tensor, bias: Tensor | None, source: Tensor, target: Tensor
     ) -> tuple[Tensor, Tensor]:
-        batch = s.shape[0]
-        gathered = s.view(batch, -1)[:, source]  # (B, K, N)
-        batched = weight.view(1, weight.shape[0], -1).expand(batch, -1, -1)
-        if bias is None:
-            return torch.bmm(batched, gathered), gathered
-        return torch.baddbmm(bias[:, None], batched, gathered), gathered
+        batch, _, size = s.shape
+        w = weight.view(weight.shape[0], -1)
+        flat = s.view(batch, size)
+        if bias is not None:  # row K of the gather is 1, column K of the weight the bias
+            flat = torch.cat([flat, flat.new_ones(batch, 1)], dim=1)
+            source = torch.cat([source, source.new_full((1, size), size)])
+            w = torch.cat([w, bias[:, None]], dim=1)
+        gathered = flat[:, source]  # (B, K or K+1, N)
+        return torch.bmm(w.expand(batch, -1, -1), gathered), gathered
 
     @staticmethod
     def setup_context(ctx: Any, inputs: tuple[Any, ...], output: tuple[Tensor, Tensor]) -> None:
-        s, weight, _, _, target = inputs
+        _, weight, _, _, target = inputs
         ctx.mark_non_differentiable(output[1])
         ctx.set_materialize_grads(False)  # no zero gradient for the gather
         ctx.save_for_backward(weight, target, output[1])
-        ctx.batch = s.shape[0]
 
     @staticmethod
     def backward(
         ctx: Any, grad_output: Tensor | None, _: Tensor | None
     ) -> tuple[Tensor | None, ...]:
         weight, target, gathered = ctx.saved_tensors
-        grad_s = grad_w = grad_b = None
         if grad_output is None:  # only the (non-differentiable) gather was used
             return None, None, None, None, None
+        batch = grad_output.shape[0]
+        kernel_size = weight.shape[2]
+        grad_s = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
-            w_t = weight.view(weight.shape[0], -1).t().expand(ctx.batch, -1, -1)
+            w_t = weight.view(weight.shape[0], -1).t().expand(batch, -1, -1)
             per_tap = torch.bmm(w_t, grad_output)  # (B, K, N)
-            index = target.expand(ctx.batch, -1, -1)  # Σ_k per_tap[b, k, h·k]
+            index = target.expand(batch, -1, -1)  # Σ_k per_tap[b, k, h·k]
             grad_s = per_tap.gather(2, index).sum(dim=1, keepdim=True)
-        if ctx.needs_input_grad[1]:
-            grad_w = torch.bmm(grad_output, gathered.transpose(1, 2)).sum(dim=0).unsqueeze(1)
-        if ctx.needs_input_grad[2]:
-            grad_b = grad_output.sum(dim=(0, 2))
+        if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
+            grad_all = torch.bmm(grad_output, gathered.transpose(1, 2)).sum(dim=0)
+            grad_w = grad_all[:, None, :kernel_size]
+            grad_b = grad_all[:, kernel_size] if ctx.needs_input_grad[2] else None
         return grad_s, grad_w, grad_b, None, None

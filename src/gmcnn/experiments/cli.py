@@ -1,0 +1,164 @@
+"""``gmcnn train | evaluate | report | bench``: the experiment commands.
+
+Every error a user can cause (bad config key or value, missing dataset, run folder in the
+way, checkpoint of another architecture, diverging loss) is printed as one line
+``error: …`` with exit status 2 (1 for a diverged run).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+#: Exceptions that are the user's to fix: printed as one line, no traceback.
+USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, KeyError)
+
+
+def _run(action: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    def wrapped(args: argparse.Namespace) -> int:
+        from gmcnn.experiments.tasks import NonFiniteLossError
+
+        try:
+            return action(args)
+        except NonFiniteLossError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 1
+        except USER_ERRORS as error:
+            message = str(error).strip("'\"") if isinstance(error, KeyError) else str(error)
+            print(f"error: {message}", file=sys.stderr)
+            return 2
+
+    return wrapped
+
+
+def _train(args: argparse.Namespace) -> int:
+    from gmcnn.experiments.config import list_experiments, load_config
+    from gmcnn.experiments.runs import default_run_dir
+    from gmcnn.experiments.training import dry_run, format_description, train
+
+    if args.list:
+        print("\n".join(list_experiments()))
+        return 0
+    if args.experiment is None:
+        raise ValueError("give an EXPERIMENT (DATASET/METHOD); `gmcnn train --list` lists them")
+    config = load_config(args.experiment, args.overrides)
+    if args.dry_run:
+        print(format_description(dry_run(config)))
+        return 0
+    run_dir = (
+        Path(args.run_dir) if args.run_dir else default_run_dir(args.experiment, args.overrides)
+    )
+    summary = train(config, run_dir, resume=args.resume, overwrite=args.overwrite)
+    if summary is not None:
+        from gmcnn.experiments.report import format_run
+
+        print(format_run(summary))
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from gmcnn.experiments.report import format_results
+    from gmcnn.experiments.saved import evaluate_saved
+
+    results = evaluate_saved(
+        Path(args.target), experiment=args.experiment, overrides=args.overrides
+    )
+    print(format_results(results))
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from gmcnn.experiments.report import write_report
+
+    path = write_report([Path(r) for r in args.runs], Path(args.output) if args.output else None)
+    print(path.read_text(encoding="utf-8"))
+    print(f"report written to {path}")
+    return 0
+
+
+def _bench(args: argparse.Namespace) -> int:
+    from gmcnn.experiments.bench import BENCH_CASES, format_bench, run_bench, run_layer_benchmark
+
+    names = args.experiments or list(BENCH_CASES)
+    rows = run_bench(names, batch_size=args.batch_size, repeats=args.repeats)
+    print(format_bench(rows, args.batch_size))
+    if args.layers:
+        return run_layer_benchmark()
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    """Add ``train``, ``evaluate``, ``report`` and ``bench`` to ``gmcnn``'s sub-parsers."""
+    train = subparsers.add_parser(
+        "train",
+        help="train an experiment (configs/DATASET/METHOD.yaml)",
+        description="Train EXPERIMENT (DATASET/METHOD, e.g. rectangles/gm-n3, or a YAML path) "
+        "with key=value overrides (e.g. trainer.max_epochs=5 model.radius=2). Runs go to "
+        "runs/DATASET/METHOD[,overrides] unless --run-dir is given.",
+    )
+    train.add_argument("experiment", nargs="?", help="DATASET/METHOD or a path to a YAML file")
+    train.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides")
+    train.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build data and model, print parameters and FLOPs, do not train",
+    )
+    train.add_argument(
+        "--resume", action="store_true", help="continue the run from its last checkpoint"
+    )
+    train.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
+    train.add_argument("--run-dir", help="run folder (default runs/DATASET/METHOD[,overrides])")
+    train.add_argument("--list", action="store_true", help="list the experiments and exit")
+    train.set_defaults(func=_run(_train))
+
+    evaluate = subparsers.add_parser(
+        "evaluate",
+        help="evaluate a run folder or a checkpoint on the test splits",
+        description="Evaluate the best checkpoint of a run folder, or any checkpoint file "
+        "(its config is stored inside), on the test splits; prints accuracy or RMSE per "
+        "rollout step and the model equivariance error.",
+    )
+    evaluate.add_argument("target", metavar="RUN_OR_CHECKPOINT")
+    evaluate.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (e.g. data.root=/data)"
+    )
+    evaluate.add_argument(
+        "--experiment", help="rebuild the model from this experiment instead of the saved config"
+    )
+    evaluate.set_defaults(func=_run(_evaluate))
+
+    report = subparsers.add_parser(
+        "report",
+        help="a markdown table and plots of finished runs",
+        description="Collect the summary.json of each run folder (folders are searched "
+        "recursively) into a table like the paper's — metric, parameters, FLOPs, time per "
+        "epoch, equivariance error — and plot accuracy vs. parameters and model vs. data "
+        "equivariance error.",
+    )
+    report.add_argument("runs", nargs="+", metavar="RUN", help="run folders (or their parents)")
+    report.add_argument("--output", help="folder for report.md and plots (default: runs/report)")
+    report.set_defaults(func=_run(_report))
+
+    bench = subparsers.add_parser(
+        "bench",
+        help="time an AdamW step against the public code's gather+einsum layer",
+        description="Time one AdamW step (forward, backward, update) of the paper's models "
+        "with this project's GMConv and with a gather+einsum re-implementation of the public "
+        "code's layer inside the same network (same parameters, same function), and print "
+        "the ratio.",
+    )
+    bench.add_argument(
+        "--experiments",
+        nargs="*",
+        metavar="EXPERIMENT",
+        help="which models (default: rectangles/gm-n3 rot-mnist/gm-n3)",
+    )
+    bench.add_argument("--batch-size", type=int, default=256)
+    bench.add_argument("--repeats", type=int, default=3, help="timed steps of the fast model")
+    bench.add_argument(
+        "--layers", action="store_true", help="also run the layer benchmark benchmarks/run.py"
+    )
+    bench.set_defaults(func=_run(_bench))

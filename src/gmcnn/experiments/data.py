@@ -1,0 +1,112 @@
+"""The data side of an experiment: datasets from :func:`gmcnn.data.load`, loaders, shapes.
+
+Training batches are shuffled by a permutation that depends only on ``(seed, epoch)``
+(a one-replica :class:`~torch.utils.data.DistributedSampler`), so a run resumed from a
+checkpoint sees the same batches as an uninterrupted one. Under DDP, Lightning replaces it
+with the usual per-replica sampler, seeded the same way.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+
+from gmcnn.experiments.config import DataConfig, ExperimentConfig
+from gmcnn.models.registry import InputSpec, Task
+
+#: The evaluation splits of each task (validation is ``valid`` for both).
+TEST_SPLITS: dict[str, tuple[str, ...]] = {
+    "classification": ("test",),
+    "dynamics": ("test-future", "test-domain"),
+}
+
+
+@dataclass
+class ExperimentData:
+    """The splits of an experiment and what a model builder needs to know about them."""
+
+    train: Dataset[Any]
+    valid: Dataset[Any]
+    tests: dict[str, Dataset[Any]]
+    inputs: InputSpec
+
+    def sizes(self) -> dict[str, int]:
+        """Number of examples per split."""
+        splits = {"train": self.train, "valid": self.valid, **self.tests}
+        return {name: len(ds) for name, ds in splits.items()}  # type: ignore[arg-type]
+
+
+def _load(config: DataConfig, split: str) -> Dataset[Any]:
+    from gmcnn.data import load
+
+    dataset = load(config.name, split, config.root, source=config.source, **dict(config.options))
+    if config.max_examples is not None and config.max_examples < len(dataset):  # type: ignore[arg-type]
+        dataset = Subset(dataset, range(config.max_examples))
+    return dataset
+
+
+def _classes(dataset: Dataset[Any]) -> int:
+    """``len(dataset.classes)``, or one more than the largest label of the dataset."""
+    base = dataset.dataset if isinstance(dataset, Subset) else dataset
+    classes = getattr(base, "classes", None)
+    if classes is not None:
+        return len(classes)
+    return 1 + max(int(dataset[i][1]) for i in range(len(dataset)))  # type: ignore[arg-type]
+
+
+def input_spec(task: Task, dataset: Dataset[Any]) -> InputSpec:
+    """The :class:`InputSpec` of ``dataset``'s examples."""
+    x, y = dataset[0]
+    if task == "classification":
+        return InputSpec(task, int(x.shape[0]), tuple(x.shape[1:]), _classes(dataset))
+    return InputSpec(task, int(x.shape[0]), tuple(x.shape[1:]), int(y.shape[1]))
+
+
+def load_experiment_data(config: ExperimentConfig) -> ExperimentData:
+    """Every split of ``config.data`` (loaded and verified by :mod:`gmcnn.data`)."""
+    train = _load(config.data, "train")
+    return ExperimentData(
+        train=train,
+        valid=_load(config.data, "valid"),
+        tests={split: _load(config.data, split) for split in TEST_SPLITS[config.task]},
+        inputs=input_spec(config.task, train),
+    )
+
+
+def train_loader(
+    dataset: Dataset[Any], config: DataConfig, seed: int, distributed: bool
+) -> DataLoader[Any]:
+    """Shuffled training batches, the order fixed by ``(seed, epoch)``."""
+    common: dict[str, Any] = {
+        "batch_size": config.batch_size,
+        "num_workers": config.num_workers,
+        "persistent_workers": config.num_workers > 0,
+    }
+    if distributed:
+        return DataLoader(dataset, shuffle=True, **common)
+    sampler: DistributedSampler[Any] = DistributedSampler(
+        dataset, num_replicas=1, rank=0, shuffle=True, seed=seed
+    )
+    return DataLoader(dataset, sampler=sampler, **common)
+
+
+def eval_loader(dataset: Dataset[Any], config: DataConfig) -> DataLoader[Any]:
+    """Batches in dataset order, for validation and testing."""
+    return DataLoader(
+        dataset,
+        batch_size=config.eval_batch_size,
+        shuffle=False,
+        num_workers=config.num_workers,
+        persistent_workers=config.num_workers > 0,
+    )
+
+
+def example_batch(dataset: Dataset[Any], count: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """The first ``count`` examples of ``dataset`` as one batch."""
+    items = [dataset[i] for i in range(min(count, len(dataset)))]  # type: ignore[arg-type]
+    xs, ys = zip(*items, strict=True)
+    labels = torch.stack(ys) if torch.is_tensor(ys[0]) else torch.as_tensor(ys)
+    return torch.stack(xs), labels

@@ -1,0 +1,141 @@
+"""``GMCNNClassifier``: the paper's image classifier (App. A.2, Table 3).
+
+Blocks of ``GMConv → LayerNorm (no affine) → PReLU``, each with a residual connection (a 1×1
+projection where the channel count changes), optionally followed by a 2× GMPool; then
+adaptive max pooling over the group and one linear layer. One PReLU (a single parameter) is
+shared by all blocks, as in the paper's counts. With ``channel_mixing="shared"`` each
+output channel has one kernel of ``|B_r|`` weights applied to the sum of its inputs, so
+``GM (n=3)`` on ``C₂₈ × C₂₈`` with two 120-channel blocks and 2 classes has exactly
+12,483 parameters; ``relaxation="error_addition"`` is Table 3's "E", ``pool_after`` its "P".
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import cast
+
+import numpy as np
+import torch
+from torch import Tensor, nn
+
+from gmcnn.groups import FiniteGroup
+from gmcnn.models.axes import pooled_groups
+from gmcnn.models.layers import ChannelProjection, GlobalMaxPool, SignalLayerNorm
+from gmcnn.nn import GMConv, GMPool
+from gmcnn.nn.conv import ChannelMixing, Relaxation
+
+
+class GMBlock(nn.Module):
+    """``x ↦ act(norm(GMConv(x))) + residual(x)``; ``residual`` is a 1×1 projection or identity."""
+
+    def __init__(self, conv: GMConv, norm: nn.Module, act: nn.Module) -> None:
+        super().__init__()
+        self.conv, self.norm, self.act = conv, norm, act
+        self.residual: nn.Module = (
+            ChannelProjection(conv.in_channels, conv.out_channels)
+            if conv.in_channels != conv.out_channels
+            else nn.Identity()
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        y: Tensor = self.act(self.norm(self.conv(x))) + self.residual(x)
+        return y
+
+
+def _check_counts(name: str, values: Sequence[int]) -> list[int]:
+    counts = list(values)
+    if not counts or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in counts):
+        raise ValueError(f"{name} must be a non-empty list of positive integers, got {values!r}")
+    return counts
+
+
+class GMCNNClassifier(nn.Module):
+    """GM-CNN image classifier (App. A.2).
+
+    Args:
+        group: the group of the input signal; for images a direct product ``G₁ × G₂`` with
+            ``|G₁| = H``, ``|G₂| = W`` (pixel ``(i, j)`` ↔ element ``(i, j)``).
+        in_channels: input channels.
+        num_classes: classes.
+        channels: output channels of each GMConv block (``(120, 120)``; the pooling variant
+            uses ``(44, 44, 56)``).
+        radius: kernel ball radius ``n`` (Table 3's ``n``).
+        channel_mixing: ``"shared"`` (the paper's layer) or ``"full"``.
+        relaxation: ``None`` (exactly equivariant), ``"error_addition"`` (Table 3's E),
+            ``"output_scaling"`` or ``"low_rank"`` (with ``rank``); see :class:`GMConv`.
+        rank: displacement rank of the ``"low_rank"`` relaxation.
+        pool_after: indices of the blocks followed by a GMPool that halves every axis (the
+            subgroups ``2C_n`` / ``⟨r², f⟩`` of :mod:`gmcnn.models.axes`; Table 3's P).
+        pool_mode: ``"max"`` or ``"mean"``.
+
+    Input ``(B, C, n₁, …, n_k)`` (or ``(B, C, N)``); output logits ``(B, num_classes)``.
+    ``symmetry_group`` and ``symmetry_elements`` name the input group and the labels of the
+    subgroup that the exact model is invariant to (all of it without pooling).
+    """
+
+    def __init__(
+        self,
+        group: FiniteGroup,
+        in_channels: int,
+        num_classes: int,
+        channels: Sequence[int] = (120, 120),
+        radius: int = 3,
+        channel_mixing: ChannelMixing = "shared",
+        relaxation: Relaxation | None = None,
+        rank: int = 0,
+        pool_after: Sequence[int] = (),
+        pool_mode: str = "max",
+    ) -> None:
+        super().__init__()
+        widths = _check_counts("channels", channels)
+        if pool_mode not in ("max", "mean"):
+            raise ValueError(f"pool_mode must be 'max' or 'mean', got {pool_mode!r}")
+        pools = sorted(set(pool_after))
+        if any(not 0 <= i < len(widths) for i in pools):
+            raise ValueError(
+                f"pool_after {list(pool_after)} names blocks outside 0 … {len(widths) - 1}"
+            )
+        self.symmetry_group = group
+        self.act = nn.PReLU()
+        self.blocks = nn.ModuleList()
+        self.pools = nn.ModuleDict()
+        current, elements = group, group.labels
+        width = in_channels
+        for index, out in enumerate(widths):
+            conv = GMConv(
+                current,
+                width,
+                out,
+                radius=radius,
+                channel_mixing=channel_mixing,
+                rank=rank,
+                relaxation=relaxation,
+            )
+            self.blocks.append(GMBlock(conv, SignalLayerNorm(), self.act))
+            if index in pools:
+                subgroup, current_next = pooled_groups(current)
+                self.pools[str(index)] = GMPool(current, subgroup, mode=pool_mode)  # type: ignore[arg-type]
+                elements = elements[subgroup.elements]
+                current = current_next
+            width = out
+        self.symmetry_elements = np.sort(elements)
+        self.head_pool = GlobalMaxPool()
+        self.head = nn.Linear(width, num_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        """The signal after the last block (before global pooling)."""
+        for index, block in enumerate(self.blocks):
+            x = block(x)
+            if str(index) in self.pools:
+                x = self.pools[str(index)](x)
+        return x
+
+    def forward(self, x: Tensor) -> Tensor:
+        logits: Tensor = self.head(self.head_pool(self.features(x)))
+        return logits
+
+    def relaxation_penalty(self) -> Tensor:
+        """``Σ dist_G(M)²`` over the GMConv layers (eq. 13), zero when exactly equivariant."""
+        blocks = cast(list[GMBlock], list(self.blocks))
+        terms = [block.conv.equivariance_penalty() for block in blocks]
+        return torch.stack(terms).sum()

@@ -1,0 +1,81 @@
+"""``CNNClassifier``: a plain CNN with the GM-CNN's layout, for side-by-side comparisons.
+
+The same blocks as :class:`~gmcnn.models.classifier.GMCNNClassifier` with an ordinary
+``k × k`` convolution (zero padding, full channel mixing) in place of GMConv and 2×2 max
+pooling in place of GMPool: what the demo compares a GM-CNN against at a similar size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from torch import Tensor, nn
+
+from gmcnn.models.classifier import _check_counts
+from gmcnn.models.layers import ChannelProjection, GlobalMaxPool, SignalLayerNorm
+
+
+class ConvBlock(nn.Module):
+    """``x ↦ act(norm(conv(x))) + residual(x)`` with a zero-padded ``k × k`` convolution."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, act: nn.Module):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, out_channels, kernel_size, padding="same")
+        self.norm = SignalLayerNorm()
+        self.act = act
+        self.residual: nn.Module = (
+            ChannelProjection(in_channels, out_channels)
+            if in_channels != out_channels
+            else nn.Identity()
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        y: Tensor = self.act(self.norm(self.conv(x))) + self.residual(x)
+        return y
+
+
+class CNNClassifier(nn.Module):
+    """Plain CNN classifier: conv blocks, optional 2×2 max pooling, global max pool, linear.
+
+    Args:
+        in_channels, num_classes: input channels and classes.
+        channels: output channels of each block.
+        kernel_size: odd side of the square kernels.
+        pool_after: indices of the blocks followed by 2×2 max pooling.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_classes: int,
+        channels: Sequence[int] = (32, 32),
+        kernel_size: int = 3,
+        pool_after: Sequence[int] = (),
+    ) -> None:
+        super().__init__()
+        widths = _check_counts("channels", channels)
+        if (
+            isinstance(kernel_size, bool)
+            or not isinstance(kernel_size, int)
+            or kernel_size % 2 == 0
+        ):
+            raise ValueError(f"kernel_size must be an odd positive integer, got {kernel_size!r}")
+        pools = set(pool_after)
+        if any(not 0 <= i < len(widths) for i in pools):
+            raise ValueError(
+                f"pool_after {list(pool_after)} names blocks outside 0 … {len(widths) - 1}"
+            )
+        self.act = nn.PReLU()
+        layers: list[nn.Module] = []
+        width = in_channels
+        for index, out in enumerate(widths):
+            layers.append(ConvBlock(width, out, kernel_size, self.act))
+            if index in pools:
+                layers.append(nn.MaxPool2d(2))
+            width = out
+        self.body = nn.Sequential(*layers)
+        self.head_pool = GlobalMaxPool()
+        self.head = nn.Linear(width, num_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.head_pool(self.body(x)))  # type: ignore[no-any-return]
