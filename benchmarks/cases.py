@@ -1,7 +1,8 @@
 """The benchmark's configurations and the implementations it compares (issue 3).
 
 Every case is one forward + backward pass (gradients for the input and the weights) of one
-layer at batch 64:
+layer at batch 64, on the paper's configurations and on ``S₅ × C₈`` (no block-and-grid form:
+the general gather path):
 
 - ``fast``: :class:`gmcnn.nn.GMConv` as a user gets it (``implementation="auto"``);
 - ``gather``: the public code's algorithm, reimplemented — gather the input into a
@@ -22,7 +23,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
-from gmcnn.groups import DirectProduct, FiniteGroup, cyclic, dihedral, direct_product
+from gmcnn.groups import DirectProduct, FiniteGroup, cyclic, dihedral, direct_product, symmetric
 from gmcnn.nn import GMConv
 from gmcnn.nn.conv import ChannelMixing, Implementation
 
@@ -36,14 +37,14 @@ class Case:
     """One row of the table: a group, a kernel radius, a channel count and a mixing mode."""
 
     name: str
-    factors: tuple[tuple[str, int], ...]  # ("C", n) or ("D", n)
+    factors: tuple[tuple[str, int], ...]  # ("C", n), ("D", n) or ("S", n)
     radius: int
     channels: int
     mixing: ChannelMixing
 
     @property
     def group(self) -> DirectProduct:
-        make: dict[str, Callable[[int], FiniteGroup]] = {"C": cyclic, "D": dihedral}
+        make: dict[str, Callable[[int], FiniteGroup]] = {"C": cyclic, "D": dihedral, "S": symmetric}
         return direct_product(*(make[kind](n) for kind, n in self.factors))
 
     @property
@@ -71,6 +72,8 @@ CASES = (
     + [Case(f"D14×D14 r2 {m}", (("D", 14), ("D", 14)), 2, 120, m) for m in ("shared", "full")]
     + [Case(f"C64×C64 r1 {m}", (("C", 64), ("C", 64)), 1, 128, m) for m in ("shared", "full")]
     + [Case(f"D31×C23 r1 {m}", (("D", 31), ("C", 23)), 1, 128, m) for m in ("shared", "full")]
+    # Not a paper configuration: S₅ has no block-and-grid form, so this is the gather path.
+    + [Case(f"S5×C8 r1 {m}", (("S", 5), ("C", 8)), 1, 120, m) for m in ("shared", "full")]
 )
 
 Step = Callable[[], None]
