@@ -1,24 +1,17 @@
 """The ``gmcnn`` command line.
 
 Each sub-package that owns commands exposes ``register(subparsers)``, which adds its
-sub-commands and sets ``func`` on the parsers it adds; :func:`main` only dispatches. The
-packages are listed in :data:`COMMAND_MODULES`; one that is not installed is skipped.
+sub-commands and sets ``func`` on the parsers it adds; :func:`main` only dispatches.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
-import importlib.util
 from collections.abc import Sequence
 
-#: Modules whose ``register(subparsers)`` adds commands, in the order of ``gmcnn --help``.
-COMMAND_MODULES = (
-    "gmcnn.demo",
-    "gmcnn.experiments.cli",
-    "gmcnn.data.cli",
-    "gmcnn.baselines.cli",
-)
+from gmcnn import demo
+from gmcnn.data import cli as data_cli
+from gmcnn.experiments import cli as experiments_cli
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -26,11 +19,8 @@ def build_parser() -> argparse.ArgumentParser:
         prog="gmcnn", description="Group-matrix CNNs: groups, layers, data and experiments."
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    for name in COMMAND_MODULES:
-        parent = name.rpartition(".")[0]
-        if importlib.util.find_spec(parent) is None or importlib.util.find_spec(name) is None:
-            continue
-        importlib.import_module(name).register(subparsers)
+    for module in (demo, experiments_cli, data_cli):  # the order of ``gmcnn --help``
+        module.register(subparsers)
     return parser
 
 
