@@ -25,7 +25,7 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff format --check
 
 typecheck: $(STAMP)
-	$(VENV)/bin/mypy src/gmcnn/groups src/gmcnn/structured
+	$(VENV)/bin/mypy src/gmcnn/groups src/gmcnn/structured src/gmcnn/nn src/gmcnn/testing.py
 
 test: lint typecheck
 	$(PY) -m pytest -q
