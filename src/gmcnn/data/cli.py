@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import time
 from typing import Any
@@ -49,10 +50,8 @@ def register(subparsers: Any) -> None:
 
 def _value(text: str) -> Any:
     for convert in (int, float):
-        try:
+        with contextlib.suppress(ValueError):
             return convert(text)
-        except ValueError:
-            pass
     return text
 
 

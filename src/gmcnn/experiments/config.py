@@ -15,6 +15,7 @@ data is read or model trained, and an error names the key.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import types
@@ -301,10 +302,8 @@ def _coerce(value: Any, annotation: Any, key: str) -> Any:
         if isinstance(value, int | float) and not isinstance(value, bool):
             return float(value)
         if isinstance(value, str):  # YAML 1.1 reads "1e-3" as a string
-            try:
+            with contextlib.suppress(ValueError):
                 return float(value)
-            except ValueError:
-                pass
     elif annotation is str:
         if isinstance(value, str):
             return value

@@ -8,6 +8,7 @@ follows exactly the schedule of an uninterrupted run.
 
 from __future__ import annotations
 
+import abc
 from typing import Any
 
 import lightning.pytorch as pl
@@ -36,7 +37,7 @@ def rollout(model: nn.Module, inputs: Tensor, steps: int) -> Tensor:
     return torch.stack(predictions, dim=1)
 
 
-class ExperimentTask(pl.LightningModule):
+class ExperimentTask(pl.LightningModule, abc.ABC):
     """The training logic shared by both tasks; subclasses define the loss and metrics."""
 
     def __init__(self, model: nn.Module, config: ExperimentConfig) -> None:
@@ -49,9 +50,9 @@ class ExperimentTask(pl.LightningModule):
     def forward(self, x: Tensor) -> Tensor:
         return self.model(x)  # type: ignore[no-any-return]
 
+    @abc.abstractmethod
     def loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """The loss and named metrics of one batch."""
-        raise NotImplementedError
 
     def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
         loss, metrics = self.loss(batch)
