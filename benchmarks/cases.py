@@ -4,7 +4,10 @@ Every case is one forward + backward pass (gradients for the input and the weigh
 layer at batch 64, on the paper's configurations and on ``S₅ × C₈`` (no block-and-grid form:
 the general gather path):
 
-- ``fast``: :class:`gmcnn.nn.GMConv` as a user gets it (``implementation="auto"``);
+- ``fast``: :class:`gmcnn.nn.GMConv` as a user gets it (``implementation="auto"``: for full
+  mixing on these groups the Fourier path, for shared mixing the gather path);
+- ``direct``: the layer's direct circular-convolution path (``implementation="conv"``: one
+  circular ``conv2d`` over ``|T|·C → |T|·O`` channels), for full mixing on block-and-grid groups;
 - ``gather``: the public code's algorithm, reimplemented — gather the input into a
   ``B × C × K × N`` tensor with the kernel's index arrays, then one ``einsum``;
 - ``dense``: the layer as one dense matrix product, ``(out·N) × (in·N)`` (for shared mixing
@@ -24,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from gmcnn.groups import DirectProduct, FiniteGroup, cyclic, dihedral, direct_product, symmetric
-from gmcnn.nn import GMConv
+from gmcnn.nn import GMConv, grid_form
 from gmcnn.nn.conv import ChannelMixing, Implementation
 
 BATCH = 64
@@ -91,6 +94,13 @@ def fast_step(case: Case, device: torch.device) -> Step:
     return lambda: _backward(layer(x), leaves)
 
 
+def direct_step(case: Case, device: torch.device) -> Step:
+    layer = case.layer("conv").to(device)
+    x = torch.randn(BATCH, case.channels, *case.group.shape, device=device, requires_grad=True)
+    leaves = [x, *layer.parameters()]
+    return lambda: _backward(layer(x), leaves)
+
+
 def gather_step(case: Case, device: torch.device) -> Step:
     """The public code: ``x[:, :, index]`` → ``B × C × K × N``, then ``einsum``."""
     layer = case.layer("gather").to(device)
@@ -143,6 +153,7 @@ def matmul_step(case: Case, device: torch.device) -> Step:
 
 METHODS: dict[str, Callable[[Case, torch.device], Step]] = {
     "fast": fast_step,
+    "direct": direct_step,
     "gather": gather_step,
     "dense": dense_step,
     "conv2d": conv2d_step,
@@ -155,6 +166,8 @@ def applicable(case: Case, method: str) -> str | None:
     if method == "dense" and case.dense_bytes() > DENSE_LIMIT_BYTES:
         return f"needs {case.dense_bytes() / 2**30:.0f} GiB"
     if method == "conv2d" and not case.cyclic:
+        return "n/a"
+    if method == "direct" and (case.mixing != "full" or grid_form(case.group) is None):
         return "n/a"
     if method == "matmul" and case.mixing != "full":
         return "n/a"

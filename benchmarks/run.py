@@ -28,7 +28,7 @@ import torch
 
 from cases import CASES, METHODS, Case, applicable
 
-COLUMNS = ["fast", "gather", "dense", "conv2d", "matmul"]
+COLUMNS = ["fast", "direct", "gather", "dense", "conv2d", "matmul"]
 MAX_REPS = 50
 Cell = dict[str, float] | str
 
@@ -141,11 +141,11 @@ def _ratio(a: Cell | None, b: Cell | None, fmt: str) -> str:
 def table(results: dict[str, dict[str, Cell]]) -> str:
     """One row per configuration; ratios are of times measured in the same process."""
     header = (
-        "| configuration | fast ms | fast MiB | gather+einsum ms | gather MiB | speed-up "
-        "| dense ms | conv2d ms | fast / conv2d | matmul ms | FLOP rate vs matmul "
-        "| speed-up at matmul's rate |"
+        "| configuration | fast path | fast ms | fast MiB | direct conv ms | gather+einsum ms "
+        "| gather MiB | speed-up | dense ms | conv2d ms | fast / conv2d | matmul ms "
+        "| FLOP rate vs matmul | speed-up at matmul's rate |"
     )
-    lines = [header, "|" + "---|" * 12]
+    lines = [header, "|" + "---|" * 14]
     for case in CASES:
         row = results.get(case.name)
         if row is None:
@@ -154,8 +154,10 @@ def table(results: dict[str, dict[str, Cell]]) -> str:
         mib = [f"{c['mib']:.0f}" if isinstance(c, dict) else "—" for c in (fast, gather)]
         cells = [
             case.name,
+            case.layer().implementation,
             _cell(fast),
             mib[0],
+            _cell(row.get("direct")),
             _cell(gather),
             mib[1],
             _ratio(gather, fast, ".1f") + "×",

@@ -35,10 +35,11 @@ def _check(module: nn.Module, x: torch.Tensor, backend: str) -> None:
 @pytest.mark.parametrize(
     "module",
     [
-        GMConv(direct_product(dihedral(3), cyclic(4)), 2, 3, radius=1),
+        GMConv(direct_product(dihedral(3), cyclic(4)), 2, 3, radius=1, implementation="conv"),
+        GMConv(direct_product(dihedral(3), cyclic(4)), 2, 3, radius=1, implementation="fft"),
         GMConv(symmetric(4), 2, 3, radius=1, relaxation="error_addition"),
     ],
-    ids=["conv-path", "gather-path"],
+    ids=["conv-path", "fft-path", "gather-path"],
 )
 def test_layers_trace_without_graph_breaks(module: nn.Module) -> None:
     torch._dynamo.reset()
@@ -55,3 +56,12 @@ def test_network_traces_without_graph_breaks() -> None:
 def test_network_compiles_with_inductor() -> None:
     torch._dynamo.reset()
     _check(_network(), torch.randn(2, 2, 8, 8), backend="inductor")
+
+
+@pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Torchinductor does not support code generation for complex")
+def test_fourier_path_compiles_with_inductor() -> None:
+    """Inductor leaves the complex products to eager kernels (with a warning), exactly."""
+    torch._dynamo.reset()
+    layer = GMConv(direct_product(dihedral(3), cyclic(4)), 2, 3, radius=1, implementation="fft")
+    _check(layer, torch.randn(2, 2, 24), backend="inductor")

@@ -8,6 +8,7 @@ import torch
 import torch.nn.functional as TF
 from hypothesis import given
 from hypothesis import strategies as st
+from tests.nn.families import FAMILIES
 from tests.nn.reference import dense_forward, kernels_on_group, layer_reference
 from tests.strategies import groups
 
@@ -21,6 +22,7 @@ from gmcnn.groups import (
 )
 from gmcnn.nn import GMConv, grid_form
 from gmcnn.nn import functional as gmf
+from gmcnn.nn.fourier import FourierSpec
 
 DOUBLE = {"rtol": 1e-10, "atol": 1e-12}
 
@@ -36,7 +38,9 @@ def layers(draw: st.DrawFn) -> tuple[FiniteGroup, GMConv]:
         radius=radius,
         channel_mixing=draw(st.sampled_from(["full", "shared"])),
         bias=draw(st.booleans()),
-        implementation=draw(st.sampled_from(["conv", "gather"] if grid_form(G) else ["gather"])),
+        implementation=draw(
+            st.sampled_from(["conv", "fft", "gather"] if grid_form(G) else ["gather"])
+        ),
     ).double()
     return G, layer
 
@@ -93,16 +97,72 @@ PAPER_SIZED = [
 ]
 
 
+@pytest.mark.parametrize("path", ["conv", "fft"])
 @pytest.mark.parametrize(("G", "radius", "mixing"), PAPER_SIZED, ids=lambda p: str(p))
-def test_circular_path_matches_gather_path_on_the_paper_groups(
-    G: FiniteGroup, radius: int, mixing: str
+def test_grid_paths_match_the_gather_path_on_the_paper_groups(
+    G: FiniteGroup, radius: int, mixing: str, path: str
 ) -> None:
-    conv = GMConv(G, 3, 4, radius=radius, channel_mixing=mixing, implementation="conv")
+    """float32, forward and backward, against the gather path (rtol 1e-5)."""
+    fast = GMConv(G, 3, 4, radius=radius, channel_mixing=mixing, implementation=path)
     gather = GMConv(G, 3, 4, radius=radius, channel_mixing=mixing, implementation="gather")
-    gather.load_state_dict(conv.state_dict(), strict=False)
-    assert conv.implementation == "conv" and gather.implementation == "gather"
-    x = torch.randn(2, 3, *G.shape)
-    torch.testing.assert_close(conv(x), gather(x), rtol=1e-5, atol=1e-6)
+    gather.load_state_dict(fast.state_dict(), strict=False)
+    assert fast.implementation == path and gather.implementation == "gather"
+    x = torch.randn(2, 3, *G.shape, requires_grad=True)  # type: ignore[attr-defined]
+    y, expected = fast(x), gather(x)
+    torch.testing.assert_close(y, expected, rtol=1e-5, atol=1e-5)
+    probe = torch.randn_like(y)
+    grads = torch.autograd.grad((y * probe).sum(), (x, *fast.parameters()))
+    reference = torch.autograd.grad((expected * probe).sum(), (x, *gather.parameters()))
+    for a, b in zip(grads, reference, strict=True):
+        # Weight gradients sum B·N float32 products: tolerance relative to the largest entry.
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-5 * float(b.abs().max()))
+
+
+GRID_FAMILIES = [name for name, (G, _) in FAMILIES.items() if grid_form(G) is not None]
+
+
+@pytest.mark.parametrize("name", GRID_FAMILIES)
+@pytest.mark.parametrize("mixing", ["full", "shared"])
+def test_fourier_path_is_exact_on_every_grid_family(name: str, mixing: str) -> None:
+    """float64, forward and all gradients, against the dense matrix of the layer."""
+    G = FAMILIES[name][0]
+    layer = GMConv(G, 3, 2, radius=2, channel_mixing=mixing, implementation="fft").double()
+    assert layer.implementation == "fft"
+    x = torch.randn(2, 3, G.order, dtype=torch.float64, requires_grad=True)
+    y, expected = layer(x), dense_forward(layer, x)
+    torch.testing.assert_close(y, expected, **DOUBLE)
+    probe = torch.randn_like(y)
+    leaves = (x, *layer.parameters())
+    fast = torch.autograd.grad((y * probe).sum(), leaves)
+    slow = torch.autograd.grad((expected * probe).sum(), leaves)
+    for a, b in zip(fast, slow, strict=True):
+        torch.testing.assert_close(a, b, **DOUBLE)
+
+
+@pytest.mark.parametrize(
+    "G",
+    [
+        dihedral(5),  # one axis, odd: no Nyquist frequency
+        direct_product(dihedral(3), cyclic(4)),  # two blocks, even last axis
+        direct_product(cyclic(2), dihedral(2), cyclic(3)),  # three axes
+        direct_product(cyclic(2), cyclic(2), cyclic(3), cyclic(2)),  # four axes
+    ],
+    ids=lambda g: g.name,
+)
+def test_fourier_function_passes_gradcheck(G: FiniteGroup) -> None:
+    layer = GMConv(G, 2, 3, radius=1, implementation="fft").double()
+    assert isinstance(layer.spec, FourierSpec)
+    assert layer.members is not None and layer.turns is not None
+    x = torch.randn(1, 2, G.order, dtype=torch.float64, requires_grad=True)
+    w = torch.randn(3, 2, layer.kernel_size, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    members, turns, spec = layer.members, layer.turns, layer.spec
+    layout, position = layer.layout, layer.position
+    assert torch.autograd.gradcheck(
+        lambda *t: gmf.fourier_group_conv(t[0], t[1], members, turns, spec, layout, position, t[2]),
+        (x, w, b),
+        fast_mode=True,
+    )
 
 
 def test_cyclic_product_is_circular_conv2d_with_the_flipped_kernel() -> None:
@@ -139,8 +199,16 @@ def test_explicit_kernel_elements_in_any_order() -> None:
 
 
 def test_path_selection() -> None:
+    # Few channels: the transforms cost more than the direct convolution saves.
     assert GMConv(direct_product(cyclic(8), cyclic(8)), 1, 1, radius=1).implementation == "conv"
     assert GMConv(direct_product(dihedral(5), dihedral(5)), 1, 1, radius=1).implementation == "conv"
+    # Many channels: the per-frequency products need fewer operations (docs/performance.md).
+    C28, D14 = cyclic(28), dihedral(14)
+    assert GMConv(direct_product(C28, C28), 120, 120, radius=3).implementation == "fft"
+    assert GMConv(direct_product(D14, D14), 120, 120, radius=2).implementation == "fft"
+    assert GMConv(direct_product(dihedral(31), cyclic(23)), 128, 128, radius=1).implementation == (
+        "fft"
+    )
     assert GMConv(symmetric(4), 1, 1, radius=1).implementation == "gather"
     shared = GMConv(direct_product(cyclic(8), cyclic(8)), 2, 1, radius=1, channel_mixing="shared")
     assert shared.implementation == "gather"
@@ -149,6 +217,7 @@ def test_path_selection() -> None:
     # A very sparse stencil is cheaper gathered.
     assert GMConv(cyclic(50), 1, 1, kernel_elements=[0, 25]).implementation == "gather"
     assert GMConv(cyclic(50), 1, 1, kernel_elements=[0, 25], implementation="conv").spec
+    assert GMConv(cyclic(50), 1, 1, kernel_elements=[0, 25], implementation="fft").spec
 
 
 @pytest.mark.parametrize(
@@ -156,13 +225,14 @@ def test_path_selection() -> None:
     [
         (direct_product(cyclic(3), cyclic(4), cyclic(5)), 3),  # conv3d
         (direct_product(dihedral(2), cyclic(3), dihedral(3)), 3),
-        (direct_product(cyclic(2), cyclic(2), cyclic(3), cyclic(2)), None),  # 4 axes: gather
+        (direct_product(cyclic(2), cyclic(2), cyclic(3), cyclic(2)), 4),  # 4 axes: no conv4d, FFT
     ],
     ids=lambda p: str(p),
 )
-def test_products_of_three_and_four_factors(G: FiniteGroup, axes: int | None) -> None:
+def test_products_of_three_and_four_factors(G: FiniteGroup, axes: int) -> None:
     layer = GMConv(G, 2, 3, radius=1).double()
-    assert (layer.spec is None) if axes is None else len(layer.spec.shape) == axes  # type: ignore[union-attr]
+    assert layer.spec is not None and len(layer.spec.shape) == axes
+    assert layer.implementation == ("fft" if axes > 3 else "conv")
     x = torch.randn(2, 2, *G.shape, dtype=torch.float64)  # type: ignore[attr-defined]
     torch.testing.assert_close(layer(x).flatten(2), dense_forward(layer, x.flatten(2)), **DOUBLE)
 
@@ -195,6 +265,52 @@ def test_buffers_follow_the_module_and_the_state_dict_round_trips() -> None:
     assert "D3 × C4, 2, 3, kernel_size=18, channel_mixing='shared'" in repr(layer)
 
 
+def test_fourier_buffers_follow_the_module_and_the_phases_follow_the_dtype() -> None:
+    G = direct_product(dihedral(3), cyclic(4))
+    layer = GMConv(G, 2, 3, radius=1, implementation="fft")
+    assert {"kernel_elements", "members", "turns", "layout", "position"} <= set(
+        dict(layer.named_buffers())
+    )
+    copy = GMConv(G, 2, 3, radius=1, implementation="fft")
+    copy.load_state_dict(layer.state_dict())
+    x = torch.randn(1, 2, 6, 4)
+    torch.testing.assert_close(copy(x), layer(x))
+    assert layer.turns is not None and layer.turns.dtype == torch.int64  # exact phases
+    double = layer.double()
+    assert double(x.double()).dtype == torch.float64
+    assert "implementation='fft'" in repr(layer)
+
+
+def test_a_state_dict_loads_into_a_layer_on_another_path() -> None:
+    """Index buffers are derived, not saved: checkpoints hold parameters and kernel elements."""
+    G = direct_product(dihedral(3), cyclic(4))
+    layers = {
+        path: GMConv(G, 2, 3, radius=1, relaxation="error_addition", implementation=path)
+        for path in ("conv", "fft", "gather")
+    }
+    state = layers["conv"].state_dict()
+    assert set(state) == {"kernel_elements", "weight", "bias", "error_weight"}
+    x = torch.randn(2, 2, 6, 4, dtype=torch.float64)
+    expected = layers["conv"].double()(x)
+    for path in ("fft", "gather"):
+        layers[path].load_state_dict(state)
+        torch.testing.assert_close(layers[path].double()(x), expected)
+
+
+@pytest.mark.parametrize("mixing", ["full", "shared"])
+@pytest.mark.parametrize("path", ["conv", "fft", "gather"])
+def test_mixed_precision_runs_the_layer_in_float32(mixing: str, path: str) -> None:
+    G = direct_product(dihedral(3), cyclic(4))
+    layer = GMConv(G, 2, 3, radius=1, channel_mixing=mixing, implementation=path)
+    x = torch.randn(2, 2, 6, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = layer(x.bfloat16())
+    assert y.dtype == torch.float32
+    torch.testing.assert_close(y, layer(x.bfloat16().float()))
+    y.sum().backward()
+    assert layer.weight.grad is not None and layer.weight.grad.dtype == torch.float32
+
+
 def test_parameter_shapes() -> None:
     G = direct_product(cyclic(28), cyclic(28))
     assert GMConv(G, 120, 120, radius=3).weight.shape == (120, 120, 49)
@@ -217,7 +333,7 @@ def test_parameter_shapes() -> None:
         ({"radius": 1, "relaxation": "noise"}, "relaxation must be one of"),
         ({"radius": 1, "relaxation": "low_rank"}, "needs rank >= 1"),
         ({"radius": 1, "relaxation": "error_addition", "rank": 2}, "rank must be 0 or 1"),
-        ({"radius": 1, "implementation": "fft"}, "implementation must be one of"),
+        ({"radius": 1, "implementation": "winograd"}, "implementation must be one of"),
     ],
 )
 def test_bad_construction_is_a_value_error(kwargs: dict[str, object], message: str) -> None:
@@ -233,6 +349,11 @@ def test_bad_channels_groups_and_paths() -> None:
         GMConv("C4", 1, 1, radius=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="implementation='conv' needs a block-and-grid form"):
         GMConv(symmetric(4), 1, 1, radius=1, implementation="conv")
+    with pytest.raises(ValueError, match="implementation='fft' needs a block-and-grid form"):
+        GMConv(symmetric(4), 1, 1, radius=1, implementation="fft")
+    four_axes = direct_product(cyclic(2), cyclic(2), cyclic(3), cyclic(2))
+    with pytest.raises(ValueError, match=r"implementation='conv' needs .* at most three axes"):
+        GMConv(four_axes, 1, 1, radius=1, implementation="conv")
 
 
 @pytest.mark.parametrize("shape", [(2, 3, 36), (2, 3, 6, 6), (2, 2, 4, 9), (3, 36), (2, 2, 35)])

@@ -24,7 +24,7 @@ def _family(name: str) -> tuple[FiniteGroup, Subgroup]:
 PATHS = [
     (name, path)
     for name, (G, _) in FAMILIES.items()
-    for path in (["conv", "gather"] if grid_form(G) is not None else ["gather"])
+    for path in (["conv", "fft", "gather"] if grid_form(G) is not None else ["gather"])
 ]
 
 

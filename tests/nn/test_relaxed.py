@@ -43,7 +43,9 @@ def relaxed_layers(draw: st.DrawFn) -> GMConv:
         channel_mixing=draw(st.sampled_from(["full", "shared"])),
         rank=rank,
         relaxation=relaxation,  # type: ignore[arg-type]
-        implementation=draw(st.sampled_from(["conv", "gather"] if grid_form(G) else ["gather"])),
+        implementation=draw(
+            st.sampled_from(["conv", "fft", "gather"] if grid_form(G) else ["gather"])
+        ),
     )
     return _randomise(layer.double())
 

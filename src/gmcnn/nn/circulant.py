@@ -18,6 +18,10 @@ grid from ``|T|`` input blocks to ``|T|`` output blocks: one ``conv1d/2d/3d`` wi
 - direct products of any of these (blocks multiply, grids concatenate), and
 - subgroups of them that are a set of blocks times a sub-lattice ``d₁Z × … × d_dZ``, which
   is what pooling by ``2C_n × 2C_n`` leaves.
+
+The same form serves the Fourier path (:mod:`gmcnn.nn.fourier`), which computes this
+circular convolution exactly by the DFT of the grid; :class:`~gmcnn.nn.GMConv` chooses between
+the two (and gathering) by their estimated cost.
 """
 
 from __future__ import annotations
@@ -36,10 +40,6 @@ from gmcnn.groups import (
     SemidirectProduct,
     Subgroup,
 )
-
-# The circular-convolution path is used when its dense stencil has at most this many taps
-# per kernel element (the gather path is cheaper for very sparse stencils).
-MAX_STENCIL_FILL = 8
 
 # conv1d, conv2d and conv3d: grids of at most three axes.
 MAX_GRID_AXES = 3
@@ -60,6 +60,11 @@ class GridForm:
         pos = np.empty_like(flat)
         pos[flat] = np.arange(flat.size)
         return pos
+
+    @property
+    def identity(self) -> bool:
+        """Whether ``layout`` is the identity (labels already in block-and-grid order)."""
+        return bool(np.array_equal(self.layout.ravel(), np.arange(self.layout.size)))
 
 
 @dataclass(frozen=True)
@@ -170,17 +175,25 @@ def _subgroup_form(group: Subgroup) -> GridForm | None:
     return GridForm(int(blocks.size), shape, group.from_parent(parent_labels))
 
 
-def plan_circulant(group: FiniteGroup, form: GridForm, kernel_elements: Labels) -> CirculantPlan:
-    """The stencil of ``f ↦ f ∗ ψ`` in ``form``: ``t(h, k)``, ``δ(h, k)`` as dense ``taps``."""
+def kernel_shifts(
+    group: FiniteGroup, form: GridForm, kernel_elements: Labels
+) -> tuple[Labels, Labels]:
+    """``t(h, k)`` and ``δ(h, k)`` of the module doc, for every output block ``h`` and kernel
+    element ``k``: shapes ``(blocks, K)`` and ``(axes, blocks, K)``, ``δ`` centred into
+    ``(-n/2, n/2]`` on each axis."""
     cells = math.prod(form.shape)
-    position = form.position
     # Right-multiply the first grid point of every block by k⁻¹ (eq. 3: B_{k⁻¹}).
     src = group.mul(form.layout[:, :1], group.inv(kernel_elements)[None, :])  # (blocks, K)
-    block, cell = np.divmod(position[src], cells)
+    block, cell = np.divmod(form.position[src], cells)
     shape = np.array(form.shape)[:, None, None]
-    # δ = -(grid coordinate of the source), centred into (-n/2, n/2].
+    # δ = -(grid coordinate of the source).
     offset = np.remainder(-np.stack(np.unravel_index(cell, form.shape)), shape)
-    offset = np.where(offset > shape // 2, offset - shape, offset)
+    return block, np.where(offset > shape // 2, offset - shape, offset)
+
+
+def plan_circulant(group: FiniteGroup, form: GridForm, kernel_elements: Labels) -> CirculantPlan:
+    """The stencil of ``f ↦ f ∗ ψ`` in ``form``: ``t(h, k)``, ``δ(h, k)`` as dense ``taps``."""
+    block, offset = kernel_shifts(group, form, kernel_elements)
     lo = np.minimum(offset.min(axis=(1, 2)), 0)  # the stencil always covers δ = 0
     hi = np.maximum(offset.max(axis=(1, 2)), 0)
     box = tuple(int(b) for b in hi - lo + 1)
@@ -191,7 +204,6 @@ def plan_circulant(group: FiniteGroup, form: GridForm, kernel_elements: Labels) 
     taps = np.full((form.blocks, form.blocks, size), K, dtype=np.int64)
     out_block = np.broadcast_to(np.arange(form.blocks)[:, None], block.shape)
     taps[out_block, block, stencil] = np.arange(K)[None, :]
-    identity = np.array_equal(form.layout.ravel(), np.arange(group.order))
     spec = GridSpec(
         blocks=form.blocks,
         shape=form.shape,
@@ -201,25 +213,6 @@ def plan_circulant(group: FiniteGroup, form: GridForm, kernel_elements: Labels) 
     return CirculantPlan(
         spec=spec,
         taps=taps,
-        layout=None if identity else form.layout.ravel(),
-        position=None if identity else position,
+        layout=None if form.identity else form.layout.ravel(),
+        position=None if form.identity else form.position,
     )
-
-
-def circulant_plan(
-    group: FiniteGroup, kernel_elements: Labels, max_fill: int | None = MAX_STENCIL_FILL
-) -> CirculantPlan | None:
-    """The circular-convolution plan for ``group``, or ``None`` where there is none (or worse).
-
-    ``None`` when the group has no known grid form, the grid has more than three axes, or
-    (unless ``max_fill`` is ``None``) the dense stencil holds more than ``max_fill`` taps per
-    kernel element, where gathering is cheaper.
-    """
-    form = grid_form(group)
-    if form is None or len(form.shape) > MAX_GRID_AXES:
-        return None
-    plan = plan_circulant(group, form, kernel_elements)
-    stencil_size = plan.taps.shape[1] * plan.taps.shape[2]
-    if max_fill is not None and stencil_size > max_fill * kernel_elements.size:
-        return None
-    return plan

@@ -6,6 +6,7 @@ MATH.md §2 (eq. 2–3) for the exact layer, §4–§6 (eq. 7–13) for the rela
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
@@ -13,9 +14,16 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
-from gmcnn.groups import FiniteGroup
+from gmcnn.groups import FiniteGroup, Labels
 from gmcnn.nn import functional as F
-from gmcnn.nn.circulant import MAX_STENCIL_FILL, circulant_plan
+from gmcnn.nn.circulant import MAX_GRID_AXES, GridSpec, grid_form, plan_circulant
+from gmcnn.nn.fourier import (
+    FourierSpec,
+    fourier_cost,
+    gather_cost,
+    plan_fourier,
+    stencil_cost,
+)
 from gmcnn.nn.kernels import kernel_support, source_index, target_index
 from gmcnn.nn.relaxation import displacement_ranks, position_kernels, squared_distances
 from gmcnn.nn.signals import SignalLayout
@@ -23,7 +31,7 @@ from gmcnn.structured import MAX_DENSE_ORDER
 
 ChannelMixing = Literal["full", "shared"]
 Relaxation = Literal["low_rank", "error_addition", "output_scaling"]
-Implementation = Literal["auto", "conv", "gather"]
+Implementation = Literal["auto", "conv", "fft", "gather"]
 
 # dense_matrix() refuses layers whose (O·N) × (C·N) matrix has more entries than this.
 MAX_DENSE_ENTRIES = 1 << 26
@@ -74,13 +82,18 @@ class GMConv(nn.Module):
             identity), as the public code does; ``"output_scaling"`` — the output of the
             convolution scaled per position by a learnable ``position_scale`` (``V = u ψᵀ``,
             the public code's regression layer).
-        implementation: ``"auto"`` uses, for full mixing, the circular-convolution path
-            where the group has a block-and-grid form (cyclic, dihedral, their direct and
-            semidirect products and such subgroups; :mod:`gmcnn.nn.circulant`), and the
-            gather path otherwise — always for shared mixing, whose single summed channel
-            makes the gather small and the product one matrix multiplication, which beats a
-            convolution from one channel. ``"conv"`` or ``"gather"`` force a path; both
-            compute the same function.
+        implementation: where the group has a block-and-grid form (cyclic, dihedral, their
+            direct and semidirect products and such subgroups; :mod:`gmcnn.nn.circulant`),
+            full mixing has two exact ways to compute the block-circular convolution:
+            ``"conv"``, one direct circular ``conv1d/2d/3d`` (its cost grows with the
+            stencil), and ``"fft"``, the DFT of the grid with one complex matrix product per
+            frequency (its cost does not depend on the kernel's size;
+            :mod:`gmcnn.nn.fourier`). ``"auto"`` picks the cheapest of these and the gather
+            path by the cost model of :mod:`gmcnn.nn.fourier`, and uses the gather path for
+            other groups and always for shared mixing, whose single summed channel makes
+            the gather small and the product one matrix multiplication (measured faster
+            than a convolution or an FFT from one channel). ``"conv"``, ``"fft"`` or
+            ``"gather"`` force a path; all compute the same function.
 
     Shape: input ``(B, in, N)`` or, for a product group, ``(B, in, n₁, …, n_k)`` (pixel
     ``(i, j)`` is the element ``(i, j)``); the output keeps the input's layout.
@@ -88,6 +101,8 @@ class GMConv(nn.Module):
 
     kernel_elements: Tensor
     taps: Tensor | None
+    members: Tensor | None
+    turns: Tensor | None
     layout: Tensor | None
     position: Tensor | None
     source: Tensor | None
@@ -121,35 +136,36 @@ class GMConv(nn.Module):
         self.in_channels = check_channels("in_channels", in_channels)
         self.out_channels = check_channels("out_channels", out_channels)
         check_choice("channel_mixing", channel_mixing, ("full", "shared"))
-        check_choice("implementation", implementation, ("auto", "conv", "gather"))
+        check_choice("implementation", implementation, ("auto", "conv", "fft", "gather"))
         self.channel_mixing = channel_mixing
         self.rank, self.relaxation = _check_relaxation(rank, relaxation)
         elements = kernel_support(group, radius, kernel_elements)
         self.kernel_size = int(elements.size)
         self.register_buffer("kernel_elements", torch.tensor(elements, device=device))
 
-        plan = None
-        if implementation == "conv" or (implementation == "auto" and channel_mixing == "full"):
-            max_fill = None if implementation == "conv" else MAX_STENCIL_FILL
-            plan = circulant_plan(group, elements, max_fill=max_fill)
-            if plan is None and implementation == "conv":
-                raise ValueError(
-                    f"implementation='conv' needs a block-and-grid form of at most three axes; "
-                    f"{group.name} has none (use 'auto' or 'gather')"
-                )
-        self.implementation = "gather" if plan is None else "conv"
-        self.spec = None if plan is None else plan.spec
+        path = _choose_path(
+            group, elements, implementation, channel_mixing, self.in_channels, self.out_channels
+        )
+        self.implementation: Literal["conv", "fft", "gather"] = path.name
+        self.spec = path.spec
         # source[k] = (g ↦ g·k⁻¹) and target[k] = (h ↦ h·k), one row per kernel element.
+        gather = path.name == "gather"
         index = {
-            "taps": None if plan is None else plan.taps,
-            "layout": None if plan is None else plan.layout,
-            "position": None if plan is None else plan.position,
-            "source": source_index(group, elements).T.copy() if plan is None else None,
-            "target": target_index(group, elements).T.copy() if plan is None else None,
+            "taps": path.taps,
+            "members": path.members,
+            "turns": path.turns,
+            "layout": path.layout,
+            "position": path.position,
+            "source": source_index(group, elements).T.copy() if gather else None,
+            "target": target_index(group, elements).T.copy() if gather else None,
         }
+        # Derived from the group and the kernel elements, so left out of the state dict: a
+        # checkpoint loads whichever path the layer takes.
         for name, array in index.items():
             self.register_buffer(
-                name, None if array is None else torch.tensor(array, device=device)
+                name,
+                None if array is None else torch.tensor(array, device=device),
+                persistent=False,
             )
 
         def parameter(*size: int) -> nn.Parameter:
@@ -169,9 +185,13 @@ class GMConv(nn.Module):
             self.error_weight = parameter(*shape)
             order = np.lexsort((group.labels, group.word_distance()))
             positions = np.resize(order, self.out_channels)
-            self.register_buffer("error_positions", torch.tensor(positions, device=device))
+            self.register_buffer(
+                "error_positions", torch.tensor(positions, device=device), persistent=False
+            )
             error_source = source_index(group, elements, rows=positions)
-            self.register_buffer("error_source", torch.tensor(error_source, device=device))
+            self.register_buffer(
+                "error_source", torch.tensor(error_source, device=device), persistent=False
+            )
         elif self.relaxation == "output_scaling":
             self.position_scale = parameter(N)
         self.reset_parameters()
@@ -194,14 +214,28 @@ class GMConv(nn.Module):
             nn.init.ones_(self.position_scale)
 
     def _convolve(self, x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
-        if self.spec is not None and self.taps is not None:
+        if isinstance(self.spec, GridSpec) and self.taps is not None:
             return F.circulant_group_conv(
                 x, weight, self.taps, self.spec, self.layout, self.position, bias
+            )
+        if isinstance(self.spec, FourierSpec) and self.members is not None:
+            assert self.turns is not None
+            return F.fourier_group_conv(
+                x, weight, self.members, self.turns, self.spec, self.layout, self.position, bias
             )
         assert self.source is not None and self.target is not None
         return F.group_conv(x, weight, self.source, self.target, bias)
 
     def forward(self, input: Tensor) -> Tensor:
+        device = input.device.type
+        if torch.is_autocast_enabled(device):
+            # Mixed precision: the index kernels mix dtypes badly, and a group convolution
+            # sums K·C products per output, so the layer runs in float32.
+            with torch.autocast(device, enabled=False):
+                return self._forward(input.float())
+        return self._forward(input)
+
+    def _forward(self, input: Tensor) -> Tensor:
         x = self.signal.flatten(input, self.in_channels, "GMConv")
         if self.channel_mixing == "shared":
             x = x.sum(dim=1, keepdim=True)
@@ -323,3 +357,74 @@ def _check_relaxation(rank: object, relaxation: object) -> tuple[int, Relaxation
             f"rank must be 0 or 1, got {rank}"
         )
     return int(rank), relaxation  # type: ignore[return-value]
+
+
+@dataclass(frozen=True)
+class _Path:
+    """The computation a :class:`GMConv` uses, with the index arrays it needs."""
+
+    name: Literal["conv", "fft", "gather"]
+    spec: GridSpec | FourierSpec | None = None
+    taps: Labels | None = None
+    members: Labels | None = None
+    turns: Labels | None = None
+    layout: Labels | None = None
+    position: Labels | None = None
+
+
+def _choose_path(
+    group: FiniteGroup,
+    elements: Labels,
+    implementation: Implementation,
+    channel_mixing: ChannelMixing,
+    in_channels: int,
+    out_channels: int,
+) -> _Path:
+    """The path ``implementation`` asks for; for ``"auto"`` the cheapest by the cost model of
+    :mod:`gmcnn.nn.fourier` (full mixing; shared mixing always gathers its single channel)."""
+    if implementation == "gather" or (implementation == "auto" and channel_mixing == "shared"):
+        return _Path("gather")
+    form = grid_form(group)
+    if implementation != "auto" and (
+        form is None or (implementation == "conv" and len(form.shape) > MAX_GRID_AXES)
+    ):
+        limit = " of at most three axes" if implementation == "conv" else ""
+        raise ValueError(
+            f"implementation={implementation!r} needs a block-and-grid form{limit}; "
+            f"{group.name} has none (use 'auto' or 'gather')"
+        )
+    if form is None:
+        return _Path("gather")
+    candidates: dict[str, tuple[float, _Path]] = {}
+    if implementation in ("auto", "conv") and len(form.shape) <= MAX_GRID_AXES:
+        stencil = plan_circulant(group, form, elements)
+        taps = stencil.taps.shape[1] * stencil.taps.shape[2]
+        candidates["conv"] = (
+            stencil_cost(taps, in_channels, out_channels),
+            _Path(
+                "conv",
+                stencil.spec,
+                taps=stencil.taps,
+                layout=stencil.layout,
+                position=stencil.position,
+            ),
+        )
+    if implementation in ("auto", "fft"):
+        fourier = plan_fourier(group, form, elements)
+        candidates["fft"] = (
+            fourier_cost(fourier.spec, in_channels, out_channels),
+            _Path(
+                "fft",
+                fourier.spec,
+                members=fourier.members,
+                turns=fourier.turns,
+                layout=fourier.layout,
+                position=fourier.position,
+            ),
+        )
+    if implementation == "auto":
+        candidates["gather"] = (
+            gather_cost(elements.size, in_channels, out_channels),
+            _Path("gather"),
+        )
+    return min(candidates.values(), key=lambda c: c[0])[1]

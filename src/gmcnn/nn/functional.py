@@ -8,18 +8,44 @@ functions do no group theory and run unchanged on any device and under ``torch.c
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from gmcnn.nn.circulant import GridSpec
+from gmcnn.nn.fourier import FourierConv, FourierSpec, kernel_spectrum
 from gmcnn.nn.gather import GatherGroupConv, GatherSingleChannelConv
 
 PoolMode = Literal["max", "mean"]
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+
+class _Relabel(torch.autograd.Function):
+    """``x[:, :, index]`` for a permutation ``index`` with inverse ``inverse``; the backward
+    pass is the inverse permutation (a gather, not a scatter-add). Indexing gathers several
+    times faster than ``index_select`` along the last axis on CPU."""
+
+    @staticmethod
+    def forward(x: Tensor, index: Tensor, inverse: Tensor) -> Tensor:
+        return x[:, :, index]
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        ctx.save_for_backward(inputs[2])
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        (inverse,) = ctx.saved_tensors
+        return grad[:, :, inverse], None, None
+
+
+def relabel(input: Tensor, index: Tensor, inverse: Tensor) -> Tensor:
+    """``input[:, :, index]`` for a permutation ``index`` of the last axis (inverse given)."""
+    out: Tensor = _Relabel.apply(input, index, inverse)  # type: ignore[no-untyped-call]
+    return out
 
 
 def group_conv(
@@ -73,7 +99,7 @@ def circulant_group_conv(
     batch, channels, size = input.shape
     out_channels = weight.shape[0]
     blocks = spec.blocks
-    x = input if layout is None else input.index_select(2, layout)
+    x = input if layout is None or position is None else relabel(input, layout, position)
     x = x.reshape(batch, channels * blocks, *spec.shape)
     pad = [p for pair in reversed(spec.padding) for p in pair]
     if any(pad):
@@ -83,7 +109,46 @@ def circulant_group_conv(
     stencil = stencil.transpose(1, 2).reshape(out_channels * blocks, channels * blocks, *spec.box)
     conv_bias = None if bias is None else bias.repeat_interleave(blocks)
     y = _CONV[len(spec.shape)](x, stencil, conv_bias).reshape(batch, out_channels, size)
-    return y if position is None else y.index_select(2, position)
+    return y if layout is None or position is None else relabel(y, position, layout)
+
+
+def fourier_group_conv(
+    input: Tensor,
+    weight: Tensor,
+    members: Tensor,
+    turns: Tensor,
+    spec: FourierSpec,
+    layout: Tensor | None = None,
+    position: Tensor | None = None,
+    bias: Tensor | None = None,
+) -> Tensor:
+    """The same convolution as :func:`group_conv`, exactly, by the DFT of the cyclic grid.
+
+    For groups with a block-and-grid form: ``(f ∗ ψ)(h, n) = Σ_k ψ(k) f(t(h, k), n − δ(h, k))``
+    (eq. 3 in the form of :mod:`gmcnn.nn.circulant`) becomes, at every frequency ``f`` of the
+    half spectrum, ``ŷ(f) = x̂(f) ŵ(f)`` with ``ŵ(f)[(t, c), (h, o)] =
+    Σ_{k: t(h,k)=t} w[o, c, k] e^{−2πi⟨f, δ(h,k)⟩}`` (:mod:`gmcnn.nn.fourier`): one ``rfftn``,
+    complex matrix products over ``|T|·C → |T|·O`` channels, one ``irfftn``.
+
+    Args:
+        input: ``(B, C, N)``; weight: ``(O, C, K)``; bias: ``(O,)`` or ``None``.
+        members, turns: the kernel elements' classes and their integer phases, see
+            :class:`~gmcnn.nn.fourier.FourierPlan`.
+        spec: the static sizes (blocks, grid shape, phase period, routes).
+        layout, position: ``(N,)`` int64 permutations, or ``None`` for the identity.
+    """
+    batch, channels, size = input.shape
+    out_channels, blocks = weight.shape[0], spec.blocks
+    x = input if layout is None or position is None else relabel(input, layout, position)
+    if blocks > 1:  # channels (c, t) -> (t, c): blocks outer
+        x = x.view(batch, channels, blocks, -1).transpose(1, 2)
+    x = x.reshape(batch, blocks * channels, *spec.shape)
+    spectrum = kernel_spectrum(weight, members, turns, spec)
+    y: Tensor = FourierConv.apply(x, spectrum, bias, spec)  # type: ignore[no-untyped-call]
+    if blocks > 1:  # (h, o) -> (o, h)
+        y = y.view(batch, blocks, out_channels, -1).transpose(1, 2)
+    y = y.reshape(batch, out_channels, size)
+    return y if layout is None or position is None else relabel(y, position, layout)
 
 
 def group_pool(
