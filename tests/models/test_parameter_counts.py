@@ -123,3 +123,31 @@ def test_dynamics_counts(experiment: str, ours: int, paper: int) -> None:
     assert count(experiment) == ours
     assert load_config(experiment).paper.parameters == paper
     assert 0.5 < ours / paper < 1.3
+
+
+@pytest.mark.parametrize(
+    ("experiment", "positions", "taps"),
+    [
+        ("plumes-rotation/gm", 64 * 64, 3 * 3),  # C64 × C64, radius 1: a 3×3 square
+        ("jetflow-translation/gm", 62 * 23, 3 * 3),  # C62 × C23
+        ("jetflow-rotation/gm", 62 * 23, 6 * 3),  # D31 (r^i, f·r^i, |i| <= 1) × C23
+    ],
+)
+def test_dynamics_count_is_the_public_codes_arithmetic(
+    experiment: str, positions: int, taps: int
+) -> None:
+    """1×1 lift 20→128 with bias; four shared-kernel GMConv layers (``128·|B_1|`` weights,
+    128 biases, one output scale per position) each with its own one-slope PReLU; a 1×1
+    head 128→2 with bias — the network of the public regression code.
+
+    No reading of App. A.1 reaches the paper's counts: 19,267, 26,325 and 29,583 are odd,
+    while with four PReLUs every term is even; JetFlow rotation and translation differ only
+    in the group (same 1,426 positions), so their counts should differ by a multiple of
+    ``4·128 = 512`` kernel weights, but 29,583 − 26,325 = 3,258 is not one; and plumes and
+    JetFlow translation differ only in the number of positions (4,096 vs 1,426), yet the
+    paper's smaller grid has 7,058 *more* parameters.
+    """
+    lift, head = 20 * 128 + 128, 128 * 2 + 2
+    layers = 4 * (128 * taps + 128 + positions + 1)
+    assert count(experiment) == lift + layers + head
+    assert load_config(experiment).paper.parameters % 2 == 1

@@ -6,6 +6,9 @@ gather needs gigabytes at batch 256 (18 GB per layer for ``D₁₄ × D₁₄``)
 accumulates gradients over micro-batches that fit ``memory_budget``: the same update, and
 smaller gathers only make it faster, so the ratio is if anything an underestimate. The fast
 model's time is the median of ``2·repeats`` steps timed before and after the public one.
+Both networks share everything but the layer, including the fused block tails of
+:func:`gmcnn.models.layers.norm_prelu_residual` (compiled by ``torch.compile`` in the
+warm-up step unless ``GMCNN_COMPILE=0``).
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from torch import nn
 from gmcnn.experiments.config import load_config
 from gmcnn.experiments.reference import with_public_layers
 from gmcnn.metrics import parameter_count
+from gmcnn.models.layers import compiled_tail_enabled
 from gmcnn.models.registry import InputSpec, build_model
 from gmcnn.nn import GMConv
 
@@ -99,6 +103,7 @@ def bench_case(
         "public_micro_batch": micro,
         "speedup": slow / fast,
         "threads": torch.get_num_threads(),
+        "compiled_tails": compiled_tail_enabled(),
     }
 
 
@@ -116,8 +121,10 @@ def run_bench(
 
 def format_bench(rows: Sequence[dict[str, Any]], batch_size: int) -> str:
     """The benchmark table, with the speed-up of each model."""
+    threads = rows[0]["threads"] if rows else "?"
+    tails = "torch.compile" if rows and rows[0].get("compiled_tails") else "eager"
     lines = [
-        f"one AdamW step at batch {batch_size} ({rows[0]['threads'] if rows else '?'} threads)",
+        f"one AdamW step at batch {batch_size} ({threads} threads; fused block tails: {tails})",
         "| model | parameters | gmcnn (s) | public gather+einsum (s) | speed-up |",
         "|---|---|---|---|---|",
     ]

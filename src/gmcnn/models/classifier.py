@@ -20,7 +20,13 @@ from torch import Tensor, nn
 
 from gmcnn.groups import FiniteGroup
 from gmcnn.models.axes import pooled_groups
-from gmcnn.models.layers import ChannelProjection, GlobalMaxPool, SignalLayerNorm
+from gmcnn.models.layers import (
+    ChannelProjection,
+    GlobalMaxPool,
+    SignalLayerNorm,
+    norm_prelu_residual,
+    norm_prelu_residual_max,
+)
 from gmcnn.nn import GMConv, GMPool
 from gmcnn.nn.conv import ChannelMixing, Relaxation
 
@@ -38,8 +44,11 @@ class GMBlock(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        y: Tensor = self.act(self.norm(self.conv(x))) + self.residual(x)
-        return y
+        return norm_prelu_residual(self.conv(x), x, self.norm, self.act, self.residual)
+
+    def forward_max_pooled(self, x: Tensor) -> Tensor:
+        """``GlobalMaxPool(self(x))``, ``(B, C)``, fused where possible (App. A.2's head)."""
+        return norm_prelu_residual_max(self.conv(x), x, self.norm, self.act, self.residual)
 
 
 def _check_counts(name: str, values: Sequence[int]) -> list[int]:
@@ -131,7 +140,17 @@ class GMCNNClassifier(nn.Module):
         return x
 
     def forward(self, x: Tensor) -> Tensor:
-        logits: Tensor = self.head(self.head_pool(self.features(x)))
+        blocks = cast(list[GMBlock], list(self.blocks))
+        last = len(blocks) - 1
+        if str(last) in self.pools:
+            pooled = self.head_pool(self.features(x))
+        else:  # the last block and the global max pooling as one fused step
+            for index, block in enumerate(blocks[:last]):
+                x = block(x)
+                if str(index) in self.pools:
+                    x = self.pools[str(index)](x)
+            pooled = blocks[last].forward_max_pooled(x)
+        logits: Tensor = self.head(pooled)
         return logits
 
     def relaxation_penalty(self) -> Tensor:

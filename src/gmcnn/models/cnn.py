@@ -12,7 +12,12 @@ from collections.abc import Sequence
 from torch import Tensor, nn
 
 from gmcnn.models.classifier import _check_counts
-from gmcnn.models.layers import ChannelProjection, GlobalMaxPool, SignalLayerNorm
+from gmcnn.models.layers import (
+    ChannelProjection,
+    GlobalMaxPool,
+    SignalLayerNorm,
+    norm_prelu_residual,
+)
 
 
 class ConvBlock(nn.Module):
@@ -30,8 +35,7 @@ class ConvBlock(nn.Module):
         )
 
     def forward(self, x: Tensor) -> Tensor:
-        y: Tensor = self.act(self.norm(self.conv(x))) + self.residual(x)
-        return y
+        return norm_prelu_residual(self.conv(x), x, self.norm, self.act, self.residual)
 
 
 class CNNClassifier(nn.Module):

@@ -1,16 +1,23 @@
 """Small building blocks of the paper's networks (App. A): equivariant by construction.
 
 Each acts on signals ``(B, C, *positions)`` and commutes with any permutation of the
-positions, so it keeps a GM-CNN equivariant.
+positions, so it keeps a GM-CNN equivariant. :func:`norm_prelu_residual` is the tail of every
+residual block of App. A.2, ``PReLU(LayerNorm(z)) + residual(x)``, fused into one autograd
+function on CPU (:class:`NormPReLUResidual`): the same function with fewer passes over the
+activations and fewer fresh activation-sized buffers, which dominate a CPU step.
 """
 
 from __future__ import annotations
 
 import math
+import os
+import warnings
+from typing import Any, cast
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 
 class SignalLayerNorm(nn.Module):
@@ -28,6 +35,17 @@ class SignalLayerNorm(nn.Module):
 
     def extra_repr(self) -> str:
         return f"eps={self.eps}"
+
+
+def channel_projection(x: Tensor, weight: Tensor, bias: Tensor | None) -> Tensor:
+    """``y_o(g) = Σ_i W[o, i] x_i(g) + b_o`` for ``x (B, I, …)``, ``weight (O, I, 1)``.
+
+    One batched matrix product (faster on CPU than ``conv1d`` with a 1-wide kernel).
+    """
+    flat = x.flatten(2)
+    w = weight.reshape(weight.shape[0], -1).expand(x.shape[0], -1, -1)
+    y = torch.bmm(w, flat) if bias is None else torch.baddbmm(bias[None, :, None], w, flat)
+    return y.reshape(x.shape[0], weight.shape[0], *x.shape[2:])
 
 
 class ChannelProjection(nn.Module):
@@ -57,13 +75,7 @@ class ChannelProjection(nn.Module):
                 f"ChannelProjection got shape {tuple(x.shape)}; expected (batch, "
                 f"{self.in_channels}, positions…)"
             )
-        flat = x.flatten(2)
-        weight = self.weight[:, :, 0].expand(x.shape[0], -1, -1)
-        if self.bias is None:
-            y = torch.bmm(weight, flat)
-        else:  # one batched matmul (faster on CPU than conv1d with a 1-wide kernel)
-            y = torch.baddbmm(self.bias[None, :, None], weight, flat)
-        return y.reshape(x.shape[0], self.out_channels, *x.shape[2:])
+        return channel_projection(x, self.weight, self.bias)
 
     def extra_repr(self) -> str:
         return f"{self.in_channels}, {self.out_channels}, bias={self.bias is not None}"
@@ -78,3 +90,268 @@ class GlobalMaxPool(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return x.flatten(2).max(dim=2).values
+
+
+class NormPReLUResidual(torch.autograd.Function):
+    """``y = PReLU_a(LN(z)) + r`` with ``r = x`` or ``r = W x + b`` (App. A.2), fused.
+
+    ``LN`` normalises each example over channels and positions without affine parameters,
+    ``u = (z − μ)·ρ`` with ``ρ = 1/√(σ² + ε)``; ``PReLU_a`` has one slope ``a``. The forward
+    pass creates two activation-sized tensors, ``u`` and ``y``, and adds the residual (or its
+    1×1 projection, one batched ``y += [W | b]·[x ; 1]``) into ``y`` in place; the unfused
+    modules create four. The backward pass runs the same kernels as autograd would for
+    LayerNorm, ``∂z = LN'(z)ᵀ ∂u``, with ``∂u = ∂y·(1 if u > 0 else a)`` from the
+    leaky-ReLU kernel; the slope's gradient ``∂a = Σ ∂y·min(u, 0)`` is one dot product
+    (``min(u, 0)`` written into the spent ``∂u`` buffer) instead of PReLU's per-element
+    weight gradient; ``∂x = ∂y`` or ``Wᵀ ∂y`` and ``∂[W | b] = Σ_batch ∂y·[x | 1]ᵀ``.
+    Call it through :func:`norm_prelu_residual`.
+    """
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        z: Tensor,
+        slope: Tensor,
+        x: Tensor,
+        proj_weight: Tensor | None,
+        proj_bias: Tensor | None,
+        eps: float,
+    ) -> Tensor:
+        a = float(slope.reshape(()))
+        z = z.contiguous()
+        u, mean, rstd = torch.native_layer_norm(z, z.shape[1:], None, None, eps)
+        y = F.leaky_relu(u, a)
+        batch = z.shape[0]
+        augmented = None
+        if proj_weight is None:
+            y.add_(x)
+        else:  # y += [W | b] @ [x ; 1]: the bias is one more input channel that is 1
+            flat = x.reshape(batch, x.shape[1], -1)
+            weight = proj_weight.reshape(proj_weight.shape[0], -1)
+            if proj_bias is not None:
+                flat = torch.cat([flat, flat.new_ones(batch, 1, flat.shape[2])], dim=1)
+                weight = torch.cat([weight, proj_bias[:, None]], dim=1)
+            augmented = flat
+            y.view(batch, y.shape[1], -1).baddbmm_(weight.expand(batch, -1, -1), flat)
+        ctx.a = a
+        ctx.has_projection = proj_weight is not None
+        ctx.x_shape = x.shape
+        ctx.save_for_backward(z, u, mean, rstd, slope, proj_weight, augmented)
+        return y
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:
+        z, u, mean, rstd, slope, proj_weight, augmented = ctx.saved_tensors
+        grad_y = grad_y.contiguous()
+        batch, channels = grad_y.shape[:2]
+        grad_z = grad_slope = grad_x = grad_w = grad_b = None
+        needs_z, needs_slope, needs_x, needs_w, needs_b, _ = ctx.needs_input_grad
+        if needs_z or needs_slope:
+            grad_u = torch.ops.aten.leaky_relu_backward(grad_y, u, ctx.a, False)
+            if needs_z:
+                grad_z = torch.ops.aten.native_layer_norm_backward(
+                    grad_u, z, z.shape[1:], mean, rstd, None, None, [True, False, False]
+                )[0]
+            if needs_slope:  # Σ ∂y·min(u, 0), reusing the ∂u buffer
+                negative = torch.clamp(u, max=0, out=grad_u)
+                grad_slope = torch.dot(grad_y.view(-1), negative.view(-1)).reshape(slope.shape)
+        if not ctx.has_projection:
+            grad_x = grad_y if needs_x else None
+        else:
+            gy = grad_y.view(batch, channels, -1)
+            if needs_x:
+                w_t = proj_weight.reshape(proj_weight.shape[0], -1).t().expand(batch, -1, -1)
+                grad_x = torch.bmm(w_t, gy).view(ctx.x_shape)
+            if needs_w or needs_b:
+                grad_all = torch.bmm(gy, augmented.transpose(1, 2)).sum(dim=0)
+                in_channels = ctx.x_shape[1]
+                grad_w = grad_all[:, :in_channels].reshape(proj_weight.shape) if needs_w else None
+                grad_b = grad_all[:, in_channels] if needs_b else None
+        return grad_z, grad_slope, grad_x, grad_w, grad_b, None
+
+
+def reference_tail(
+    z: Tensor,
+    slope: Tensor,
+    x: Tensor,
+    proj_weight: Tensor | None,
+    proj_bias: Tensor | None,
+    eps: float,
+) -> Tensor:
+    """``PReLU_a(LN(z)) + r`` with ``r = x`` or ``W x + b``, as plain tensor operations.
+
+    The function that :class:`NormPReLUResidual` and the compiled tail compute (App. A.2).
+    """
+    y = F.prelu(F.layer_norm(z, z.shape[1:], eps=eps), slope)
+    residual = x if proj_weight is None else channel_projection(x, proj_weight, proj_bias)
+    return y + residual
+
+
+def _norm_act(z: Tensor, slope: Tensor, eps: float) -> Tensor:
+    return F.prelu(F.layer_norm(z, z.shape[1:], eps=eps), slope)
+
+
+def _norm_act_projection(
+    z: Tensor, slope: Tensor, x: Tensor, weight: Tensor, bias: Tensor | None, eps: float
+) -> Tensor:
+    flat = x.flatten(2)
+    if x.shape[1] == 1:  # an outer product: elementwise, fused with the rest
+        r = weight.reshape(1, -1, 1) * flat
+    else:
+        r = torch.matmul(weight.reshape(weight.shape[0], -1), flat)
+    if bias is not None:
+        r = r + bias[:, None]
+    return _norm_act(z, slope, eps) + r.view(z.shape)
+
+
+#: Activations with at least this many elements take the compiled tail (when enabled).
+COMPILE_MIN_ELEMENTS = 1 << 22
+
+_compiled: dict[str, Any] = {}
+
+
+def compiled_tail_enabled() -> bool:
+    """Whether :func:`norm_prelu_residual` may use ``torch.compile`` (CPU, large inputs).
+
+    On unless the environment sets ``GMCNN_COMPILE=0`` or a first compilation failed (for
+    example without a C++ compiler); then the eager :class:`NormPReLUResidual` is used.
+    """
+    return os.environ.get("GMCNN_COMPILE", "1") != "0" and not _compiled.get("failed", False)
+
+
+def _compiled_tail(
+    z: Tensor,
+    slope: Tensor,
+    x: Tensor,
+    proj_weight: Tensor | None,
+    proj_bias: Tensor | None,
+    eps: float,
+) -> Tensor:
+    """:func:`reference_tail` through ``torch.compile`` (one kernel per pass, any batch size).
+
+    An identity residual is added in place after the compiled part, so that its gradient
+    is ``∂y`` itself rather than a copy of it that the compiled backward would make.
+    """
+    if not _compiled:
+        _compiled["norm_act"] = torch.compile(_norm_act, dynamic=True, fullgraph=True)
+        _compiled["projection"] = torch.compile(_norm_act_projection, dynamic=True, fullgraph=True)
+    if proj_weight is None:
+        y: Tensor = _compiled["norm_act"](z, slope, eps)
+        return y.add_(x)
+    out: Tensor = _compiled["projection"](z, slope, x, proj_weight, proj_bias, eps)
+    return out
+
+
+TailArgs = tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None, float]
+
+
+def _fusable_tail(
+    z: Tensor, x: Tensor, norm: nn.Module, act: nn.Module, residual: nn.Module
+) -> TailArgs | None:
+    """The arguments of the fused tail, or ``None`` when the modules must run one by one."""
+    projection = residual if isinstance(residual, ChannelProjection) else None
+    fusable = (
+        type(norm) is SignalLayerNorm
+        and type(act) is nn.PReLU
+        and act.weight.numel() == 1
+        and (projection is not None or type(residual) is nn.Identity)
+        and z.device.type == "cpu"
+        and not torch.is_autocast_enabled("cpu")
+        and z.dtype == x.dtype == act.weight.dtype
+        and z.dtype in (torch.float32, torch.float64)
+        and (
+            z.shape == x.shape
+            if projection is None
+            else x.shape[1] == projection.in_channels
+            and x.shape[0] == z.shape[0]
+            and x.shape[2:] == z.shape[2:]
+            and projection.weight.dtype == z.dtype
+        )
+    )
+    if not fusable:
+        return None
+    return (
+        z,
+        cast(Tensor, act.weight),
+        x,
+        None if projection is None else projection.weight,
+        None if projection is None else projection.bias,
+        float(cast(SignalLayerNorm, norm).eps),
+    )
+
+
+def _try_compiled(name: str, args: TailArgs) -> Tensor | None:
+    """``_compiled[name](*args)`` when enabled and large enough; ``None`` to stay eager."""
+    if args[0].numel() < COMPILE_MIN_ELEMENTS or not compiled_tail_enabled():
+        return None
+    try:
+        if name == "tail":
+            return _compiled_tail(*args)
+        if "max" not in _compiled:
+            _compiled["max"] = torch.compile(_tail_global_max, dynamic=True, fullgraph=True)
+        out: Tensor = _compiled["max"](*args)
+        return out
+    except Exception as error:  # no compiler, unsupported platform: stay eager
+        _compiled["failed"] = True
+        warnings.warn(
+            f"torch.compile of the block tail failed ({type(error).__name__}: {error}); "
+            "using the eager fused tail",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+
+
+def _tail_global_max(
+    z: Tensor,
+    slope: Tensor,
+    x: Tensor,
+    proj_weight: Tensor | None,
+    proj_bias: Tensor | None,
+    eps: float,
+) -> Tensor:
+    """:func:`reference_tail` followed by :class:`GlobalMaxPool`, ``(B, C)``."""
+    y = reference_tail(z, slope, x, proj_weight, proj_bias, eps)
+    return y.flatten(2).max(dim=2).values
+
+
+def norm_prelu_residual(
+    z: Tensor, x: Tensor, norm: nn.Module, act: nn.Module, residual: nn.Module
+) -> Tensor:
+    """``act(norm(z)) + residual(x)``, the tail of a residual block (App. A.2).
+
+    With a :class:`SignalLayerNorm`, a one-slope ``nn.PReLU`` and an identity or
+    :class:`ChannelProjection` residual on CPU without autocast, the tail is fused: for
+    activations of at least :data:`COMPILE_MIN_ELEMENTS` elements by ``torch.compile``
+    (:func:`_compiled_tail`: a statistics loop and one elementwise loop each way, compiled
+    once per process for any batch size), otherwise by the eager :class:`NormPReLUResidual`.
+    Elsewhere (other modules; accelerators, whose allocators cache buffers; autocast) the
+    modules run one after the other. All compute the same function and gradients up to
+    rounding.
+    """
+    args = _fusable_tail(z, x, norm, act, residual)
+    if args is None:
+        return act(norm(z)) + residual(x)  # type: ignore[no-any-return]
+    compiled = _try_compiled("tail", args)
+    if compiled is not None:
+        return compiled
+    y: Tensor = NormPReLUResidual.apply(*args)  # type: ignore[no-untyped-call]
+    return y
+
+
+def norm_prelu_residual_max(
+    z: Tensor, x: Tensor, norm: nn.Module, act: nn.Module, residual: nn.Module
+) -> Tensor:
+    """``GlobalMaxPool(act(norm(z)) + residual(x))``: the last block and the head's pooling.
+
+    Compiled as one function where :func:`norm_prelu_residual` would be compiled, so that
+    the block's output is never written out and the pooling's gradient is scattered inside
+    the compiled backward pass; otherwise the fused or plain tail and :class:`GlobalMaxPool`.
+    """
+    args = _fusable_tail(z, x, norm, act, residual)
+    if args is not None:
+        pooled = _try_compiled("max", args)
+        if pooled is not None:
+            return pooled
+    return GlobalMaxPool()(norm_prelu_residual(z, x, norm, act, residual))  # type: ignore[no-any-return]

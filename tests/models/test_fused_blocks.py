@@ -1,0 +1,172 @@
+"""The fused block tail ``PReLU(LayerNorm(z)) + residual(x)`` equals the plain modules (App. A.2).
+
+:func:`gmcnn.models.layers.norm_prelu_residual` runs the eager :class:`NormPReLUResidual`
+or, for large CPU activations, a ``torch.compile``-d tail; both must give the same values and
+gradients as the modules applied one after the other.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+
+import pytest
+import torch
+from torch import nn
+
+import gmcnn.models.classifier as classifier_module
+from gmcnn.models import ChannelProjection, GMCNNClassifier, SignalLayerNorm, image_group
+from gmcnn.models import layers as layers_module
+from gmcnn.models.layers import (
+    GlobalMaxPool,
+    NormPReLUResidual,
+    norm_prelu_residual,
+    norm_prelu_residual_max,
+)
+
+
+@pytest.fixture(autouse=True)
+def _private_random_state() -> Iterator[None]:
+    """Seed freely here without changing the random state that later test modules see."""
+    with torch.random.fork_rng():
+        yield
+
+
+def plain_tail(
+    z: torch.Tensor, x: torch.Tensor, norm: nn.Module, act: nn.Module, res: nn.Module
+) -> torch.Tensor:
+    """The straightforward block tail."""
+    y: torch.Tensor = act(norm(z)) + res(x)
+    return y
+
+
+def plain_tail_max(
+    z: torch.Tensor, x: torch.Tensor, norm: nn.Module, act: nn.Module, res: nn.Module
+) -> torch.Tensor:
+    """The straightforward block tail followed by the head's global max pooling."""
+    pooled: torch.Tensor = GlobalMaxPool()(plain_tail(z, x, norm, act, res))
+    return pooled
+
+
+def tail_modules(
+    in_channels: int, out_channels: int, dtype: torch.dtype
+) -> tuple[nn.Module, nn.Module, nn.Module]:
+    act = nn.PReLU().to(dtype)
+    with torch.no_grad():
+        act.weight.fill_(0.3)
+    residual: nn.Module = (
+        ChannelProjection(in_channels, out_channels).to(dtype)
+        if in_channels != out_channels
+        else nn.Identity()
+    )
+    return SignalLayerNorm(), act, residual
+
+
+def values_and_gradients(
+    fn: Callable[..., torch.Tensor],
+    z: torch.Tensor,
+    x: torch.Tensor,
+    modules: tuple[nn.Module, nn.Module, nn.Module],
+) -> list[torch.Tensor]:
+    z = z.detach().clone().requires_grad_()
+    x = x.detach().clone().requires_grad_()
+    params = [p for m in modules for p in m.parameters()]
+    y = fn(z, x, *modules)
+    grad = torch.linspace(-1.0, 1.0, y.numel(), dtype=y.dtype).reshape(y.shape)
+    grads = torch.autograd.grad(y, [z, x, *params], grad)
+    return [y.detach(), *grads]
+
+
+@pytest.mark.parametrize(("in_channels", "out_channels"), [(5, 5), (1, 5), (3, 4)])
+def test_eager_fused_tail_equals_the_plain_modules(in_channels: int, out_channels: int) -> None:
+    torch.manual_seed(0)
+    z = 2.0 * torch.randn(3, out_channels, 4, 6, dtype=torch.float64) + 0.5
+    x = torch.randn(3, in_channels, 4, 6, dtype=torch.float64)
+    modules = tail_modules(in_channels, out_channels, torch.float64)
+    fused = values_and_gradients(norm_prelu_residual, z, x, modules)
+    plain = values_and_gradients(plain_tail, z, x, modules)
+    for a, b in zip(fused, plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_eager_fused_tail_passes_gradcheck() -> None:
+    torch.manual_seed(1)
+    z = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 2, 5, dtype=torch.float64, requires_grad=True)
+    slope = torch.tensor([0.2], dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(3, 2, 1, dtype=torch.float64, requires_grad=True)
+    bias = torch.randn(3, dtype=torch.float64, requires_grad=True)
+    x_same = torch.randn(2, 3, 5, dtype=torch.float64, requires_grad=True)
+
+    def projected(*args: torch.Tensor) -> torch.Tensor:
+        return NormPReLUResidual.apply(*args, 1e-5)  # type: ignore[no-any-return]
+
+    def identity(z: torch.Tensor, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return NormPReLUResidual.apply(z, s, x, None, None, 1e-5)  # type: ignore[no-any-return]
+
+    assert torch.autograd.gradcheck(projected, (z, slope, x, weight, bias))
+    assert torch.autograd.gradcheck(identity, (z, slope, x_same))
+
+
+@pytest.mark.slow  # compiling takes 5-25 s (cold cache)
+@pytest.mark.skipif(
+    not layers_module.compiled_tail_enabled(), reason="torch.compile disabled (GMCNN_COMPILE=0)"
+)
+@pytest.mark.parametrize(("in_channels", "out_channels"), [(6, 6), (1, 6)])
+def test_compiled_tail_equals_the_plain_modules(
+    in_channels: int, out_channels: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The ``torch.compile`` path (forced on small inputs) matches to float32 rounding."""
+    monkeypatch.setattr(layers_module, "COMPILE_MIN_ELEMENTS", 0)
+    torch.manual_seed(2)
+    modules = tail_modules(in_channels, out_channels, torch.float32)
+    pairs = [(norm_prelu_residual, plain_tail), (norm_prelu_residual_max, plain_tail_max)]
+    for batch in (4, 3):  # one compilation serves every batch size
+        z = 2.0 * torch.randn(batch, out_channels, 5, 7) + 0.5
+        x = torch.randn(batch, in_channels, 5, 7)
+        for fused_fn, plain_fn in pairs:
+            compiled = values_and_gradients(fused_fn, z, x, modules)
+            plain = values_and_gradients(plain_fn, z, x, modules)
+            for a, b in zip(compiled, plain, strict=True):
+                torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+    assert layers_module.compiled_tail_enabled(), "the compilation fell back to eager"
+
+
+def test_classifier_with_fused_blocks_equals_the_plain_network(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A whole GM-CNN (projection, identity and pooling blocks, the last block fused with the
+    global max pooling): same outputs and gradients as the modules one after the other."""
+    torch.manual_seed(3)
+    G = image_group(("C8", "C8"), (8, 8))
+    model = GMCNNClassifier(G, 1, 3, channels=(4, 4, 5), radius=1, pool_after=(1,)).double()
+    x = torch.randn(6, 1, 8, 8, dtype=torch.float64)
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+
+    def run() -> list[torch.Tensor]:
+        model.zero_grad()
+        logits = model(x)
+        torch.nn.functional.cross_entropy(logits, labels).backward()
+        return [logits.detach()] + [p.grad.clone() for p in model.parameters()]  # type: ignore[union-attr]
+
+    fused = run()
+    monkeypatch.setattr(classifier_module, "norm_prelu_residual", plain_tail)
+    monkeypatch.setattr(classifier_module, "norm_prelu_residual_max", plain_tail_max)
+    plain = run()
+    for a, b in zip(fused, plain, strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+def test_unfusable_tails_run_the_modules() -> None:
+    """Per-channel PReLU, other norms and autocast take the plain path, with the same result."""
+    torch.manual_seed(4)
+    z = torch.randn(2, 3, 4)
+    x = torch.randn(2, 3, 4)
+    norm, act, res = tail_modules(3, 3, torch.float32)
+    per_channel = nn.PReLU(3)
+    for modules in ((norm, per_channel, res), (nn.Identity(), act, res)):
+        expected = plain_tail(z, x, *modules)
+        torch.testing.assert_close(norm_prelu_residual(z, x, *modules), expected)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        y = norm_prelu_residual(z, x, norm, act, res)
+    assert y.grad_fn is None or "NormPReLUResidual" not in type(y.grad_fn).__name__
+    torch.testing.assert_close(y.float(), plain_tail(z, x, norm, act, res), rtol=2e-2, atol=2e-2)
