@@ -133,3 +133,20 @@ def test_every_command_has_help(command: str, capsys: pytest.CaptureFixture[str]
         main([command, "--help"])
     assert exit_info.value.code == 0
     assert "usage: gmcnn" in capsys.readouterr().out
+
+
+def test_resume_accepts_a_saved_config_missing_a_key_at_its_default(
+    tiny_configs: Path, tmp_path: Path
+) -> None:
+    """A run started before a config key existed resumes when the key keeps its default."""
+    import yaml
+
+    run = RunFolder(tmp_path / "old")
+    config = load_config("tiny/gm")
+    run.prepare(config, resume=False, overwrite=False)
+    saved = run.saved_config()
+    del saved["optimizer"]["relaxation_weight"]
+    run.config.write_text(yaml.safe_dump(saved), encoding="utf-8")
+    run.check_config(config)
+    with pytest.raises(ConfigError, match=r"'optimizer\.relaxation_weight' differs"):
+        run.check_config(load_config("tiny/gm", ["optimizer.relaxation_weight=0.5"]))

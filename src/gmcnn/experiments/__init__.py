@@ -5,6 +5,7 @@
 - :func:`dry_run` — build data and model, count parameters and FLOPs
 - :func:`evaluate_saved` — test metrics of a run folder or checkpoint
 - :func:`write_report` — markdown table and plots of finished runs
+- :func:`compare` — several methods of one dataset trained alike, one table (``gmcnn compare``)
 
 Names are imported on first use, so that ``gmcnn --help`` does not load Lightning.
 """
@@ -15,6 +16,7 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
+    "compare": "gmcnn.experiments.compare",
     "ConfigError": "gmcnn.experiments.config",
     "ExperimentConfig": "gmcnn.experiments.config",
     "list_experiments": "gmcnn.experiments.config",

@@ -1,4 +1,4 @@
-"""``gmcnn train | evaluate | report | bench``: the experiment commands.
+"""``gmcnn train | evaluate | report | compare | bench``: the experiment commands.
 
 Every error a user can cause (bad config key or value, missing dataset, run folder in the
 way, checkpoint of another architecture, diverging loss) is printed as one line
@@ -79,6 +79,60 @@ def _report(args: argparse.Namespace) -> int:
     return 0
 
 
+def _compare_command(args: argparse.Namespace) -> list[str]:
+    """The ``gmcnn compare …`` command line of ``args`` (recorded in compare.json and runs)."""
+    command = ["gmcnn", "compare", args.experiment]
+    for option in ("methods", "levels", "output"):
+        if getattr(args, option):
+            command += [f"--{option}", str(getattr(args, option))]
+    command += [f"--{flag}" for flag in ("resume", "overwrite") if getattr(args, flag)]
+    return [*command, *args.overrides]
+
+
+def _compare(args: argparse.Namespace) -> int:
+    from gmcnn.experiments.compare import (
+        compare,
+        dataset_methods,
+        describe_plan,
+        parse_levels,
+        parse_methods,
+        plan,
+        select_methods,
+    )
+
+    methods = parse_methods(args.methods)
+    if args.list:
+        select_methods(args.experiment, None)  # an unknown dataset is an error
+        print("\n".join(dataset_methods(args.experiment)))
+        return 0
+    levels = parse_levels(args.levels)
+    output = Path(args.output) if args.output else None
+    options = {"output": output, "levels": levels, "resume": args.resume}
+    if args.dry_run:
+        runs = plan(args.experiment, methods, args.overrides, overwrite=args.overwrite, **options)
+        print(describe_plan(runs))
+        return 0
+    result = compare(
+        args.experiment,
+        methods,
+        args.overrides,
+        overwrite=args.overwrite,
+        argv=_compare_command(args),
+        **options,
+    )
+    print(result.table)
+    for path in result.files:
+        print(f"written: {path}")
+    if result.failed:
+        names = ", ".join(run.label for run, _ in result.failed)
+        print(
+            f"error: {len(result.failed)} of {len(result.runs)} methods failed: {names}",
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
 def _bench(args: argparse.Namespace) -> int:
     from gmcnn.experiments.bench import BENCH_CASES, format_bench, run_bench, run_layer_benchmark
 
@@ -91,7 +145,7 @@ def _bench(args: argparse.Namespace) -> int:
 
 
 def register(subparsers: Any) -> None:
-    """Add ``train``, ``evaluate``, ``report`` and ``bench`` to ``gmcnn``'s sub-parsers."""
+    """Add ``train``, ``evaluate``, ``report``, ``compare`` and ``bench`` to the sub-parsers."""
     train = subparsers.add_parser(
         "train",
         help="train an experiment (configs/DATASET/METHOD.yaml)",
@@ -141,6 +195,47 @@ def register(subparsers: Any) -> None:
     report.add_argument("runs", nargs="+", metavar="RUN", help="run folders (or their parents)")
     report.add_argument("--output", help="folder for report.md and plots (default: runs/report)")
     report.set_defaults(func=_run(_report))
+
+    compare = subparsers.add_parser(
+        "compare",
+        help="train several methods of one dataset alike and tabulate them",
+        description="Train each METHOD of configs/EXPERIMENT/METHOD.yaml (EXPERIMENT: a "
+        "dataset folder such as rot-mnist or plumes-rotation) on the same data, split, seed "
+        "and epoch budget, each into its own run folder under one compare folder, then print "
+        "and save one table (metric, parameters, FLOPs, time per epoch, equivariance error) "
+        "and the metric-vs-parameters plot. KEY=VALUE overrides apply to every method, "
+        "METHOD:KEY=VALUE to one (e.g. gm-n3:model.channels=[8,8]).",
+    )
+    compare.add_argument("experiment", metavar="EXPERIMENT", help="dataset, e.g. rot-mnist")
+    compare.add_argument(
+        "overrides", nargs="*", metavar="[METHOD:]KEY=VALUE", help="config overrides"
+    )
+    compare.add_argument(
+        "--methods",
+        help="comma-separated METHOD names, or all (default: every config of EXPERIMENT "
+        "except the demo-* ones)",
+    )
+    compare.add_argument(
+        "--levels",
+        help="App. E: train every method on each equivariance-test level, e.g. 0,2,4 "
+        "(plumes-equivariance), and plot model vs. data equivariance error",
+    )
+    compare.add_argument("--output", help="compare folder (default: runs/compare/EXPERIMENT)")
+    compare.add_argument(
+        "--resume",
+        action="store_true",
+        help="skip finished methods (completed or failed), continue interrupted ones",
+    )
+    compare.add_argument(
+        "--overwrite", action="store_true", help="retrain methods whose run folders exist"
+    )
+    compare.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="check the methods, overrides and run folders; print the plan, train nothing",
+    )
+    compare.add_argument("--list", action="store_true", help="list EXPERIMENT's methods")
+    compare.set_defaults(func=_run(_compare))
 
     bench = subparsers.add_parser(
         "bench",

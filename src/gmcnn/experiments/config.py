@@ -62,10 +62,18 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    """AdamW (App. A.1: learning rate 0.003–0.009, weight decay 0.0153)."""
+    """AdamW (App. A.1: learning rate 0.003–0.009, weight decay 0.0153).
+
+    ``relaxation_weight`` multiplies the model's ``relaxation_penalty()`` in the training
+    loss: the soft-equivariance term of the relaxed baselines (RGroup and RSteer, Wang et al.
+    2022; RPP's prior, Finzi et al. 2021), or for GM-CNNs the squared distance of the relaxed
+    GMConv layers to group matrices (eq. 13). 0 (the default, the GM-CNN recipe of App. A)
+    leaves the loss as it is; models without a penalty are unaffected.
+    """
 
     lr: float = 0.004
     weight_decay: float = 0.0153
+    relaxation_weight: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -344,6 +352,7 @@ def _check_values(config: ExperimentConfig) -> None:
     _positive(config.data.max_examples, "data.max_examples")
     _positive(config.optimizer.lr, "optimizer.lr")
     _positive(config.optimizer.weight_decay, "optimizer.weight_decay", allow_zero=True)
+    _positive(config.optimizer.relaxation_weight, "optimizer.relaxation_weight", allow_zero=True)
     if not 0.0 < config.scheduler.factor < 1.0:
         raise ConfigError(
             f"config key 'scheduler.factor' = {config.scheduler.factor}: expected 0 < factor < 1"

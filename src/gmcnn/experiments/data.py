@@ -24,6 +24,21 @@ TEST_SPLITS: dict[str, tuple[str, ...]] = {
 }
 
 
+def evaluation_splits(config: ExperimentConfig) -> tuple[str, ...]:
+    """The splits a trained model is evaluated on: the task's :data:`TEST_SPLITS` the dataset has.
+
+    A dataset with none of them (the App. E equivariance-test sets ``plumes-equivariance``
+    have only ``train`` and ``valid``, as in Wang et al. 2022) is evaluated on ``valid``.
+    """
+    from gmcnn.data import dataset_spec
+
+    try:
+        available = dataset_spec(config.data.name).splits
+    except ValueError:  # a dataset of the user's (:func:`gmcnn.experiments.training.fit`)
+        return TEST_SPLITS[config.task]
+    return tuple(s for s in TEST_SPLITS[config.task] if s in available) or ("valid",)
+
+
 @dataclass
 class ExperimentData:
     """The splits of an experiment and what a model builder needs to know about them."""
@@ -71,7 +86,7 @@ def load_experiment_data(config: ExperimentConfig) -> ExperimentData:
     return ExperimentData(
         train=train,
         valid=_load(config.data, "valid"),
-        tests={split: _load(config.data, split) for split in TEST_SPLITS[config.task]},
+        tests={split: _load(config.data, split) for split in evaluation_splits(config)},
         inputs=input_spec(config.task, train),
     )
 

@@ -6,11 +6,12 @@ strategy trained the model (DDP pads the last batch of each replica).
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
 import torch
-from torch import nn
+from torch import Tensor, nn
 from torch.utils.data import Dataset, Subset
 
 from gmcnn.experiments.config import ExperimentConfig
@@ -69,6 +70,47 @@ def model_symmetry(model: nn.Module, inputs: InputSpec) -> tuple[FiniteGroup, np
     return (factors[0] if len(factors) == 1 else direct_product(*factors)), None
 
 
+#: Datasets whose model equivariance error is measured under rotations of the velocity
+#: fields (App. E, after Wang et al. 2022) rather than under the model's own group.
+VELOCITY_ROTATION_DATASETS = ("plumes-equivariance",)
+VELOCITY_ROTATION_GROUP = "C4 (velocity rotations)"
+
+
+def _rotate_frames(x: Tensor, quarter_turns: int) -> Tensor:
+    """Rotate velocity frames stacked as ``(B, 2·frames, H, W)`` like ``rotate_velocity``."""
+    from gmcnn.data import rotate_velocity
+
+    batch, channels, height, width = x.shape
+    frames = x.reshape(batch, channels // 2, 2, height, width)
+    return rotate_velocity(frames, quarter_turns).reshape(batch, channels, width, height)
+
+
+@torch.no_grad()
+def velocity_rotation_error(
+    model: Callable[[Tensor], Tensor], inputs: Tensor, turns: Sequence[int] = (1, 2, 3)
+) -> float:
+    """Rotation equivariance error of a velocity-field model (App. E; Wang et al. 2022).
+
+    ``mean over k and x of ‖F(R_k x) − R_k F(x)‖ / ‖F(x)‖`` with ``R_k`` the rotation by
+    ``k·90°`` of the grid and of the vectors (:func:`gmcnn.data.rotate_velocity`), the
+    symmetry the App. E data sets break by a controlled amount. ``inputs`` are
+    ``(B, 2·frames, H, W)`` with ``H = W``; the model returns one frame ``(B, 2, H, W)``.
+    """
+    if inputs.shape[1] % 2 or inputs.shape[-1] != inputs.shape[-2]:
+        raise ValueError(
+            "velocity rotations need square grids of 2-component frames, got inputs of shape "
+            f"{tuple(inputs.shape)}"
+        )
+    reference = model(inputs)
+    norms = reference.flatten(1).norm(dim=1).clamp_min(torch.finfo(reference.dtype).tiny)
+    errors = []
+    for k in turns:
+        moved = model(_rotate_frames(inputs, k))
+        expected = _rotate_frames(reference, k)
+        errors.append(((moved - expected).flatten(1).norm(dim=1) / norms).mean())
+    return float(torch.stack(errors).mean())
+
+
 @torch.no_grad()
 def measure_equivariance(
     model: nn.Module,
@@ -81,7 +123,17 @@ def measure_equivariance(
     """Model equivariance error (MATH.md §8) on the first test examples.
 
     ``symmetry`` overrides the group and elements (to compare models on the same action).
+    On the App. E sets (:data:`VELOCITY_ROTATION_DATASETS`) every model is measured under the
+    three non-trivial rotations of the velocity fields, the action whose breaking the data
+    equivariance error measures, so that all methods are compared on the same action.
     """
+    if symmetry is None and config.data.name in VELOCITY_ROTATION_DATASETS:
+        turns = (1, 2, 3)[: config.evaluation.equivariance_elements]
+        if not turns:
+            return {"group": VELOCITY_ROTATION_GROUP, "elements": 0, "error": 0.0}
+        x, _ = example_batch(dataset, config.evaluation.equivariance_examples)
+        error = velocity_rotation_error(model, x.to(device), turns)
+        return {"group": VELOCITY_ROTATION_GROUP, "elements": len(turns), "error": error}
     group, among = symmetry if symmetry is not None else model_symmetry(model, inputs)
     elements = sample_elements(
         group, config.evaluation.equivariance_elements, config.seed, among=among

@@ -29,8 +29,29 @@ def collect_summaries(paths: Iterable[Path]) -> list[dict[str, Any]]:
         )
         if not files:
             raise FileNotFoundError(f"{path} holds no summary.json (is the run finished?)")
-        summaries.extend(read_json(f) for f in files)
+        summaries.extend(_with_level(read_json(f), f.parent) for f in files)
     return summaries
+
+
+def _with_level(summary: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Record the App. E equivariance level (``data.options.level`` of the run's config)."""
+    config = run_dir / "config.yaml"
+    if "data_level" in summary or not config.is_file():
+        return summary
+    import yaml
+
+    saved = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+    level = ((saved.get("data") or {}).get("options") or {}).get("level")
+    if summary.get("dataset") == "plumes-equivariance" or level is not None:
+        summary = {**summary, "data_level": 0 if level is None else level}
+    return summary
+
+
+def run_label(summary: dict[str, Any]) -> str:
+    """The experiment's name, with its App. E level when it has one (``… @ level 2``)."""
+    name = str(summary.get("experiment", "?"))
+    level = summary.get("data_level")
+    return name if level is None else f"{name} @ level {level}"
 
 
 def _metric(summary: dict[str, Any]) -> str:
@@ -39,7 +60,15 @@ def _metric(summary: dict[str, Any]) -> str:
         return f"{summary.get('status', '?')}"
     if summary["task"] == "classification":
         return f"{100 * test['test']['accuracy']:.2f}"
-    return " / ".join(f"{test[s]['rmse']:.3f}" for s in ("test-future", "test-domain") if s in test)
+    return " / ".join(f"{metrics['rmse']:.3f}" for metrics in test.values() if "rmse" in metrics)
+
+
+def _first_rmse(summary: dict[str, Any]) -> tuple[str, float] | None:
+    """The first evaluated split's rollout RMSE (``test-future`` for Tables 1–2)."""
+    for split, metrics in summary.get("test", {}).items():
+        if isinstance(metrics, dict) and "rmse" in metrics:
+            return split, float(metrics["rmse"])
+    return None
 
 
 def _paper_metric(summary: dict[str, Any]) -> str:
@@ -57,25 +86,40 @@ def _number(value: Any, digits: int = 0) -> str:
 
 
 def report_table(summaries: Sequence[dict[str, Any]]) -> str:
-    """The markdown table of ``summaries`` (one row per run)."""
+    """The markdown table of ``summaries`` (one row per run).
+
+    A column of data equivariance errors (App. E) is added when a run records one.
+    """
+    with_data = any(s.get("data_equivariance_error") is not None for s in summaries)
     header = (
         "| experiment | metric | paper | parameters | paper parameters | FLOPs / example "
-        "| s / epoch | epochs | equivariance error |\n"
-        "|---|---|---|---|---|---|---|---|---|\n"
+        "| s / epoch | epochs | equivariance error |"
+        + (" data equivariance error |" if with_data else "")
+        + "\n|---|---|---|---|---|---|---|---|---|"
+        + ("---|" if with_data else "")
+        + "\n"
     )
     rows = []
     for s in summaries:
         eq = s.get("equivariance") or {}
+        data_error = s.get("data_equivariance_error")
         rows.append(
-            f"| {s['experiment']} | {_metric(s)} | {_paper_metric(s)} | "
+            f"| {run_label(s)} | {_metric(s)} | {_paper_metric(s)} | "
             f"{_number(s.get('parameters'))} | {_number(s.get('paper', {}).get('parameters'))} | "
             f"{_number(s.get('flops_per_example'))} | {_number(s.get('seconds_per_epoch'), 2)} | "
             f"{_number(s.get('epochs'))} | "
             + (f"{eq['error']:.2e} ({eq['group']})" if "error" in eq else "—")
             + " |"
+            + ((" —" if data_error is None else f" {data_error:.3f}") + " |" if with_data else "")
         )
+    splits = list(
+        dict.fromkeys(
+            split for s in summaries if s.get("task") == "dynamics" for split in s.get("test", {})
+        )
+    )
+    dynamics = " / ".join(splits) if splits else "test-future / test-domain"
     note = (
-        "\nmetric: test accuracy (%) for classification, rollout RMSE future / domain for "
+        f"\nmetric: test accuracy (%) for classification, rollout RMSE ({dynamics}) for "
         "dynamics; equivariance error: mean ‖F(u·x) − u·F(x)‖ / ‖F(x)‖ over sampled u.\n"
     )
     return header + "\n".join(rows) + "\n" + note
@@ -129,7 +173,7 @@ def plot_summaries(summaries: Sequence[dict[str, Any]], folder: Path) -> list[Pa
     if classification:
         path = folder / "accuracy_vs_parameters.png"
         points = [
-            (s["parameters"], 100 * s["test"]["test"]["accuracy"], s["experiment"])
+            (s["parameters"], 100 * s["test"]["test"]["accuracy"], run_label(s))
             for s in classification
         ]
         paper = [
@@ -139,24 +183,61 @@ def plot_summaries(summaries: Sequence[dict[str, Any]], folder: Path) -> list[Pa
         ]
         _scatter(points, "parameters", "test accuracy (%)", path, logx=True, paper=paper)
         written.append(path)
-    dynamics = [s for s in done if s["task"] == "dynamics" and "test-future" in s["test"]]
+    dynamics = [
+        (s, rmse) for s in done if s["task"] == "dynamics" and (rmse := _first_rmse(s)) is not None
+    ]
     if dynamics:
         path = folder / "rmse_vs_parameters.png"
-        points = [
-            (s["parameters"], s["test"]["test-future"]["rmse"], s["experiment"]) for s in dynamics
-        ]
-        _scatter(points, "parameters", "rollout RMSE (future)", path, logx=True)
+        points = [(s["parameters"], value, run_label(s)) for s, (_, value) in dynamics]
+        splits = ", ".join(dict.fromkeys(split for _, (split, _) in dynamics))
+        _scatter(points, "parameters", f"rollout RMSE ({splits})", path, logx=True)
         written.append(path)
     paired = [s for s in done if s.get("data_equivariance_error") is not None]
     if paired:
         path = folder / "model_vs_data_equivariance_error.png"
-        points = [
-            (s["data_equivariance_error"], s["equivariance"]["error"], s["experiment"])
-            for s in paired
-        ]
-        _scatter(points, "data equivariance error", "model equivariance error", path, False)
+        _equivariance_lines(paired, path)
         written.append(path)
     return written
+
+
+def _equivariance_lines(summaries: Sequence[dict[str, Any]], path: Path) -> None:
+    """App. E's plot: model against data equivariance error, one line and colour per method.
+
+    Each point is labelled with its level (``E_2``); methods are told apart by the legend.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    methods: dict[str, list[dict[str, Any]]] = {}
+    for s in summaries:
+        methods.setdefault(str(s["experiment"]), []).append(s)
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for index, (method, runs) in enumerate(methods.items()):
+        runs = sorted(runs, key=lambda s: s["data_equivariance_error"])
+        xs = [s["data_equivariance_error"] for s in runs]
+        ys = [s["equivariance"]["error"] for s in runs]
+        colour = f"C{index % 10}"
+        ax.plot(xs, ys, marker="o", color=colour, label=method.split("/")[-1])
+        for x, y, s in zip(xs, ys, runs, strict=True):
+            level = s.get("data_level")
+            text = f"E_{level}" if level is not None else method.split("/")[-1]
+            ax.annotate(
+                text, (x, y), fontsize=6, color=colour, xytext=(3, 3), textcoords="offset points"
+            )
+    errors = [float(s["equivariance"]["error"]) for s in summaries]
+    if min(errors) > 0 and max(errors) > 100 * min(errors):  # exact models next to free ones
+        ax.set_yscale("log")
+    groups = sorted({str(s["equivariance"].get("group", "?")) for s in summaries})
+    ax.set_xlabel("data equivariance error")
+    ax.set_ylabel("model equivariance error (" + ", ".join(groups) + ")")
+    ax.margins(x=0.1, y=0.1)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
+    plt.close(fig)
 
 
 def write_report(runs: Sequence[Path], output: Path | None = None) -> Path:

@@ -21,7 +21,12 @@ from typing import Any
 
 import yaml
 
-from gmcnn.experiments.config import ConfigError, ExperimentConfig, differences
+from gmcnn.experiments.config import (
+    ConfigError,
+    ExperimentConfig,
+    config_from_dict,
+    differences,
+)
 from gmcnn.experiments.files import read_json, write_json, write_text
 
 RUNS_ENV = "GMCNN_RUNS"
@@ -110,7 +115,10 @@ class RunFolder:
 
     def check_config(self, config: ExperimentConfig) -> None:
         """Refuse to resume with a config other than the one the run started with."""
-        changed = list(differences(self.saved_config(), config.to_dict()))
+        # Read the saved config through today's schema, so that a key added since the run
+        # started compares equal when the new run leaves it at its default.
+        saved = config_from_dict(self.saved_config(), str(self.config)).to_dict()
+        changed = list(differences(saved, config.to_dict()))
         if changed:
             raise ConfigError(
                 f"cannot resume {self.path} with a different config: key {changed[0]!r} "

@@ -23,6 +23,24 @@ class NonFiniteLossError(RuntimeError):
     """The training loss became NaN or infinite; the run stops, checkpoints stay as they were."""
 
 
+def relaxation_penalty(model: nn.Module) -> Tensor | None:
+    """The model's soft-equivariance penalty, or ``None`` when it has none.
+
+    ``model.relaxation_penalty()`` where the model defines it (the relaxed baselines RGroup,
+    RSteer and RPP, and the GM-CNN models); otherwise the sum of ``equivariance_penalty()``
+    (eq. 13) over its relaxed GMConv layers, if it has any.
+    """
+    method = getattr(model, "relaxation_penalty", None)
+    if callable(method):
+        return method()  # type: ignore[no-any-return]
+    terms: list[Tensor] = [
+        getattr(m, "equivariance_penalty")()  # noqa: B009  (nn.Module's __getattr__ is Tensor-typed)
+        for m in model.modules()
+        if m is not model and callable(getattr(m, "equivariance_penalty", None))
+    ]
+    return torch.stack(terms).sum() if terms else None
+
+
 def rollout(model: nn.Module, inputs: Tensor, steps: int) -> Tensor:
     """Autoregressive prediction (§4.1): ``(B, 2·frames, H, W)`` → ``(B, steps, 2, H, W)``.
 
@@ -54,8 +72,22 @@ class ExperimentTask(pl.LightningModule, abc.ABC):
     def loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         """The loss and named metrics of one batch."""
 
-    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+    def training_loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
+        """The task loss plus ``optimizer.relaxation_weight`` times the relaxation penalty.
+
+        Validation and early stopping use the task loss alone.
+        """
         loss, metrics = self.loss(batch)
+        weight = self.config.optimizer.relaxation_weight
+        if weight > 0:
+            penalty = relaxation_penalty(self.model)
+            if penalty is not None:
+                loss = loss + weight * penalty
+                metrics = {**metrics, "relaxation_penalty": penalty.detach()}
+        return loss, metrics
+
+    def training_step(self, batch: tuple[Tensor, Tensor], batch_idx: int) -> Tensor:
+        loss, metrics = self.training_loss(batch)
         finite = bool(torch.isfinite(loss.detach()))
         if not self.trainer.strategy.reduce_boolean_decision(finite, all=True):
             raise NonFiniteLossError(
