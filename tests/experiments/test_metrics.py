@@ -62,3 +62,31 @@ def test_parameters_and_flops() -> None:
     model = nn.Linear(10, 3)
     assert parameter_count(model) == 33
     assert flops_per_example(model, torch.randn(10)) == 2 * 10 * 3
+
+
+def test_flops_count_every_path_of_a_layer_and_the_fourier_transforms() -> None:
+    """The direct and the gather path do the group convolution's 2·O·C·K·N FLOPs; the FFT
+    path is counted with its transforms (5 n log₂ n per complex length-n transform, half
+    for real ones) and complex products as 4 real ones."""
+    from gmcnn.nn import GMConv
+
+    G = direct_product(cyclic(8), cyclic(8))
+    x = torch.randn(3, 8, 8)
+    counts = {
+        path: flops_per_example(GMConv(G, 3, 4, radius=1, bias=False, implementation=path), x)
+        for path in ("conv", "gather", "fft")
+    }
+    assert counts["conv"] == counts["gather"] == 2 * 4 * 3 * 9 * 64
+    frequencies = 8 * 5  # rfft2 of an 8×8 grid
+    products = 4 * 2 * 4 * 3 * frequencies  # complex (B·C) @ (C·O) per frequency, B = 1
+    kernel_spectrum = 4 * 2 * 4 * 3 * 9 * frequencies  # the 9 taps' phases, complex
+    transforms = (3 + 4) * round(2.5 * 64 * 6)  # 3 forward, 4 inverse real, n = 64
+    assert counts["fft"] == products + kernel_spectrum + transforms
+
+
+def test_flops_of_a_circulant_layer_include_its_ffts() -> None:
+    from gmcnn.baselines.structured import CirculantLinear
+
+    n = 64
+    flops = flops_per_example(CirculantLinear(n), torch.randn(n))
+    assert flops >= 3 * round(2.5 * n * 6)  # x and c forward, one inverse
