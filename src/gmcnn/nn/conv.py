@@ -5,7 +5,6 @@ MATH.md §2 (eq. 2–3) for the exact layer, §4–§6 (eq. 7–13) for the rela
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
@@ -24,7 +23,13 @@ from gmcnn.nn.fourier import (
     plan_fourier,
     stencil_cost,
 )
-from gmcnn.nn.kernels import kernel_support, source_index, target_index
+from gmcnn.nn.kernels import (
+    init_kernel_parameters,
+    kernel_parameters,
+    kernel_support,
+    source_index,
+    target_index,
+)
 from gmcnn.nn.relaxation import displacement_ranks, position_kernels, squared_distances
 from gmcnn.nn.signals import SignalLayout
 from gmcnn.structured import MAX_DENSE_ORDER
@@ -171,11 +176,17 @@ class GMConv(nn.Module):
         def parameter(*size: int) -> nn.Parameter:
             return nn.Parameter(torch.empty(size, device=device, dtype=dtype))
 
-        mixed = self.in_channels if channel_mixing == "full" else 1
-        shape = (self.out_channels, mixed, self.kernel_size)
+        self.weight, self.bias = kernel_parameters(
+            self.out_channels,
+            self.in_channels,
+            self.kernel_size,
+            channel_mixing,
+            bias,
+            device,
+            dtype,
+        )
+        shape = tuple(self.weight.shape)
         N = group.order
-        self.weight = parameter(*shape)
-        self.bias = parameter(self.out_channels) if bias else None
         self.relaxed_weight = self.position_profiles = self.error_weight = None
         self.position_scale = None
         if self.relaxation == "low_rank":
@@ -201,10 +212,7 @@ class GMConv(nn.Module):
         number of terms summed per output value); relaxations start exactly equivariant:
         ``relaxed_weight = error_weight = 0``, ``position_scale = 1``, and
         ``position_profiles ~ N(0, 1)``."""
-        bound = 1.0 / math.sqrt(self.in_channels * self.kernel_size)
-        nn.init.uniform_(self.weight, -bound, bound)
-        if self.bias is not None:
-            nn.init.uniform_(self.bias, -bound, bound)
+        init_kernel_parameters(self.weight, self.bias, self.in_channels * self.kernel_size)
         if self.relaxed_weight is not None and self.position_profiles is not None:
             nn.init.zeros_(self.relaxed_weight)
             nn.init.normal_(self.position_profiles)

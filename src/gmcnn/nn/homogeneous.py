@@ -16,8 +16,6 @@ the result does not depend on the representatives.
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -26,7 +24,7 @@ from torch import Tensor, nn
 from gmcnn.groups import FiniteGroup, Labels, Subgroup, as_labels
 from gmcnn.nn import functional as F
 from gmcnn.nn.conv import ChannelMixing, check_channels, check_choice, check_group
-from gmcnn.nn.kernels import kernel_support
+from gmcnn.nn.kernels import init_kernel_parameters, kernel_parameters, kernel_support
 from gmcnn.nn.pooling import check_subgroup
 
 
@@ -126,13 +124,8 @@ class HomogeneousGMConv(nn.Module):
         cosets = np.unique(self.space.coset_of[support])
         self.register_buffer("kernel_cosets", torch.tensor(cosets, device=device))
         self.register_buffer("index", torch.tensor(self._index(cosets), device=device))
-        mixed = self.in_channels if channel_mixing == "full" else 1
-        size = (self.out_channels, mixed, cosets.size)
-        self.weight = nn.Parameter(torch.empty(size, device=device, dtype=dtype))
-        self.bias = (
-            nn.Parameter(torch.empty(self.out_channels, device=device, dtype=dtype))
-            if bias
-            else None
+        self.weight, self.bias = kernel_parameters(
+            self.out_channels, self.in_channels, cosets.size, channel_mixing, bias, device, dtype
         )
         self.reset_parameters()
 
@@ -147,10 +140,7 @@ class HomogeneousGMConv(nn.Module):
     def reset_parameters(self) -> None:
         """``U(±1/√fan_in)`` with ``fan_in = in_channels · |kernel cosets| · |K|``."""
         fan_in = self.in_channels * self.index.shape[1] * self.index.shape[2]
-        bound = 1.0 / math.sqrt(fan_in)
-        nn.init.uniform_(self.weight, -bound, bound)
-        if self.bias is not None:
-            nn.init.uniform_(self.bias, -bound, bound)
+        init_kernel_parameters(self.weight, self.bias, fan_in)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.dim() != 3 or input.shape[1:] != (self.in_channels, self.space.order):

@@ -13,8 +13,12 @@ inverse permutation ``target[h, k] = h·k`` is what the transpose (the backward 
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import numpy.typing as npt
+import torch
+from torch import nn
 
 from gmcnn.groups import FiniteGroup, Labels, as_labels
 
@@ -59,3 +63,29 @@ def source_index(group: FiniteGroup, kernel_elements: Labels, rows: Labels | Non
 def target_index(group: FiniteGroup, kernel_elements: Labels) -> Labels:
     """``target[h, k] = h·k``: the output position that reads input ``h`` through ``k``."""
     return group.mul(group.labels[:, None], kernel_elements[None, :])
+
+
+def kernel_parameters(
+    out_channels: int,
+    in_channels: int,
+    kernel_size: int,
+    channel_mixing: str,
+    bias: bool,
+    device: torch.device | str | None,
+    dtype: torch.dtype | None,
+) -> tuple[nn.Parameter, nn.Parameter | None]:
+    """Uninitialised ``weight`` ``(out, in, K)`` (``(out, 1, K)`` for ``"shared"`` mixing)
+    and ``bias`` ``(out,)`` (``None`` without bias) of a group-kernel layer."""
+    mixed = in_channels if channel_mixing == "full" else 1
+    weight = nn.Parameter(torch.empty(out_channels, mixed, kernel_size, device=device, dtype=dtype))
+    if not bias:
+        return weight, None
+    return weight, nn.Parameter(torch.empty(out_channels, device=device, dtype=dtype))
+
+
+def init_kernel_parameters(weight: torch.Tensor, bias: torch.Tensor | None, fan_in: int) -> None:
+    """``U(±1/√fan_in)`` for ``weight`` and ``bias``; ``fan_in`` = terms summed per output."""
+    bound = 1.0 / math.sqrt(fan_in)
+    nn.init.uniform_(weight, -bound, bound)
+    if bias is not None:
+        nn.init.uniform_(bias, -bound, bound)

@@ -23,6 +23,7 @@ from torch import Tensor, nn
 
 from gmcnn.nn import functional as F
 from gmcnn.nn.conv import ChannelMixing, check_channels, check_choice
+from gmcnn.nn.kernels import init_kernel_parameters, kernel_parameters
 
 
 def chebyshev_ball(radius: int, dims: int) -> npt.NDArray[np.int64]:
@@ -113,22 +114,20 @@ class PaddedGMConv(nn.Module):
         taps[np.ravel_multi_index(tuple((hi - table).T), self.box)] = np.arange(self.kernel_size)
         self.register_buffer("offsets", torch.tensor(table, device=device))
         self.register_buffer("taps", torch.tensor(taps, device=device))
-        mixed = self.in_channels if channel_mixing == "full" else 1
-        size = (self.out_channels, mixed, self.kernel_size)
-        self.weight = nn.Parameter(torch.empty(size, device=device, dtype=dtype))
-        self.bias = (
-            nn.Parameter(torch.empty(self.out_channels, device=device, dtype=dtype))
-            if bias
-            else None
+        self.weight, self.bias = kernel_parameters(
+            self.out_channels,
+            self.in_channels,
+            self.kernel_size,
+            channel_mixing,
+            bias,
+            device,
+            dtype,
         )
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
         """``U(±1/√fan_in)``, ``fan_in = in_channels · K``."""
-        bound = 1.0 / math.sqrt(self.in_channels * self.kernel_size)
-        nn.init.uniform_(self.weight, -bound, bound)
-        if self.bias is not None:
-            nn.init.uniform_(self.bias, -bound, bound)
+        init_kernel_parameters(self.weight, self.bias, self.in_channels * self.kernel_size)
 
     def forward(self, input: Tensor) -> Tensor:
         if input.dim() != 2 + len(self.window) or tuple(input.shape[1:]) != (
