@@ -35,6 +35,7 @@ Relaxed networks have ``relaxation_penalty()``, the term their papers add to the
 
 from __future__ import annotations
 
+import functools
 import itertools
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
@@ -330,6 +331,37 @@ def _normed_chain(x: Tensor, layers: nn.ModuleList, norms: nn.ModuleList) -> Ten
     return layers[-1](x)
 
 
+def _check_lift(num_layers: int, lift_after: int) -> None:
+    _check_layers(num_layers, minimum=3)
+    if not 1 <= lift_after <= num_layers - 2:
+        raise ValueError(f"lift_after must be in [1, {num_layers - 2}], got {lift_after}")
+
+
+def _lift_encoder(in_features: int, encoder_features: int, out_features: int) -> nn.Sequential:
+    """``Linear → BN → ReLU → Linear → BN → ReLU → Linear``: the Lift networks' encoder."""
+    return nn.Sequential(
+        nn.Linear(in_features, encoder_features),
+        nn.BatchNorm1d(encoder_features),
+        nn.ReLU(),
+        nn.Linear(encoder_features, encoder_features),
+        nn.BatchNorm1d(encoder_features),
+        nn.ReLU(),
+        nn.Linear(encoder_features, out_features),
+    )
+
+
+def _lifted_blocks(x: Tensor, encoder: nn.Module, blocks: nn.ModuleList, lift_after: int) -> Tensor:
+    """``blocks`` on ``x``, with ``encoder(x)`` broadcast over the grid and concatenated to
+    the features entering block ``lift_after``."""
+    lifted = encoder(x.flatten(1))[:, :, None, None]
+    h = x
+    for index, block in enumerate(blocks):
+        if index == lift_after:
+            h = torch.cat([h, lifted.expand(-1, -1, *h.shape[2:])], dim=1)
+        h = block(h)
+    return h
+
+
 class RPPConvNet(nn.Module):
     """RPP (translations): a convolution plus a low-rank fully connected pathway per layer.
 
@@ -395,20 +427,10 @@ class LiftConvNet(nn.Module):
         padding_mode: PaddingMode = "zeros",
     ) -> None:
         super().__init__()
-        _check_layers(num_layers, minimum=3)
-        if not 1 <= lift_after <= num_layers - 2:
-            raise ValueError(f"lift_after must be in [1, {num_layers - 2}], got {lift_after}")
+        _check_lift(num_layers, lift_after)
         _check_positive(encoder_features=encoder_features, lift_channels=lift_channels)
         self.lift_after = lift_after
-        self.encoder = nn.Sequential(
-            nn.Linear(in_channels * height * width, encoder_features),
-            nn.BatchNorm1d(encoder_features),
-            nn.ReLU(),
-            nn.Linear(encoder_features, encoder_features),
-            nn.BatchNorm1d(encoder_features),
-            nn.ReLU(),
-            nn.Linear(encoder_features, lift_channels),
-        )
+        self.encoder = _lift_encoder(in_channels * height * width, encoder_features, lift_channels)
         inputs = [in_channels] + [hidden_channels] * (num_layers - 1)
         inputs[lift_after] += lift_channels
         self.blocks = nn.ModuleList(
@@ -422,13 +444,7 @@ class LiftConvNet(nn.Module):
         self.last = SameConv2d(inputs[-1], out_channels, kernel_size, padding_mode=padding_mode)
 
     def forward(self, x: Tensor) -> Tensor:
-        lifted = self.encoder(x.flatten(1))[:, :, None, None]
-        h = x
-        for index, block in enumerate(self.blocks):
-            if index == self.lift_after:
-                h = torch.cat([h, lifted.expand(-1, -1, *h.shape[2:])], dim=1)
-            h = block(h)
-        return self.last(h)
+        return self.last(_lifted_blocks(x, self.encoder, self.blocks, self.lift_after))
 
 
 def _vector_fields(channels: int, what: str) -> int:
@@ -471,6 +487,33 @@ def _default_basis(group: str, basis: Basis | None) -> Basis:
     return basis if basis is not None else ("e2cnn" if group == "C4" else "grid")
 
 
+#: ``conv(rep_in, rep_out, fields_in, fields_out)``: a convolution between field types.
+_FieldConvFactory = Callable[[Representation, Representation, int, int], nn.Module]
+
+
+def _steerable_stack(
+    conv: _FieldConvFactory,
+    types: Iterable[tuple[Representation, int]],
+    group: str,
+    hidden_fields: int,
+    out_fields: int,
+    batch_norm: bool = True,
+    head: _FieldConvFactory | None = None,
+) -> tuple[list[nn.Sequential], nn.Module]:
+    """The hidden blocks and the head of a steerable CNN, built in that order.
+
+    One ``conv → per-field BN → ReLU`` block (:func:`_block`) per ``(representation,
+    fields)`` of ``types``, each to ``hidden_fields`` regular fields; then ``head`` (default
+    ``conv``) from those to ``out_fields`` vector fields.
+    """
+    blocks = [
+        _block(conv(rep, "regular", f, hidden_fields), group, hidden_fields, batch_norm)
+        for rep, f in types
+    ]
+    last = (head or conv)("regular", "vector", hidden_fields, out_fields)
+    return blocks, last
+
+
 class SteerableCNN(_RotationNet):
     """E2CNN / Equiv: a steerable CNN, vector fields → regular fields → vector fields.
 
@@ -496,20 +539,12 @@ class SteerableCNN(_RotationNet):
         _check_layers(num_layers)
         basis = _default_basis(group, basis)
         types = _field_types(self.in_fields, hidden_fields, num_layers - 1)
-        self.blocks = nn.Sequential(
-            *(
-                _block(
-                    SteerableConv2d(group, rep, "regular", f, hidden_fields, kernel_size, basis),
-                    group,
-                    hidden_fields,
-                    batch_norm,
-                )
-                for rep, f in types
-            )
+        conv = functools.partial(SteerableConv2d, group, kernel_size=kernel_size, basis=basis)
+        blocks, last = _steerable_stack(
+            conv, types, group, hidden_fields, self.out_fields, batch_norm
         )
-        self.last = SteerableConv2d(
-            group, "regular", "vector", hidden_fields, self.out_fields, kernel_size, basis
-        )
+        self.blocks = nn.Sequential(*blocks)
+        self.last = last
 
     def features(self, x: Tensor) -> Tensor:
         return self.last(self.blocks(x))
@@ -537,22 +572,14 @@ class RelaxedSteerableCNN(_RotationNet):
         basis = _default_basis(group, basis)
         self.alpha = alpha
         types = _field_types(self.in_fields, hidden_fields, num_layers - 1)
-        self.blocks = nn.Sequential(
-            *(
-                _block(
-                    RelaxedSteerableConv2d(
-                        group, rep, "regular", f, hidden_fields, kernel_size, basis
-                    ),
-                    group,
-                    hidden_fields,
-                    batch_norm,
-                )
-                for rep, f in types
-            )
+        conv = functools.partial(
+            RelaxedSteerableConv2d, group, kernel_size=kernel_size, basis=basis
         )
-        self.last = RelaxedSteerableConv2d(
-            group, "regular", "vector", hidden_fields, self.out_fields, kernel_size, basis
+        blocks, last = _steerable_stack(
+            conv, types, group, hidden_fields, self.out_fields, batch_norm
         )
+        self.blocks = nn.Sequential(*blocks)
+        self.last = last
 
     def features(self, x: Tensor) -> Tensor:
         return self.last(self.blocks(x))
@@ -583,20 +610,20 @@ class RelaxedGroupCNN(_RotationNet):
         _check_layers(num_layers)
         self.alpha = alpha
         types = _field_types(self.in_fields, hidden_fields, num_layers - 1)
-        self.blocks = nn.Sequential(
-            *(
-                _block(
-                    RelaxedGroupConv2d(group, rep, f, hidden_fields, kernel_size, num_banks),
-                    group,
-                    hidden_fields,
-                    batch_norm,
-                )
-                for rep, f in types
-            )
+        blocks, last = _steerable_stack(
+            # a relaxed group convolution always maps to regular fields: no ``rep_out``
+            lambda rep, _, f_in, f_out: RelaxedGroupConv2d(
+                group, rep, f_in, f_out, kernel_size, num_banks
+            ),
+            types,
+            group,
+            hidden_fields,
+            self.out_fields,
+            batch_norm,
+            head=functools.partial(SteerableConv2d, group, kernel_size=kernel_size, basis="grid"),
         )
-        self.last = SteerableConv2d(
-            group, "regular", "vector", hidden_fields, self.out_fields, kernel_size, "grid"
-        )
+        self.blocks = nn.Sequential(*blocks)
+        self.last = last
 
     def features(self, x: Tensor) -> Tensor:
         return self.last(self.blocks(x))
@@ -672,41 +699,19 @@ class LiftSteerableCNN(_RotationNet):
         y_down: bool = True,
     ) -> None:
         super().__init__(in_channels, out_channels, group, y_down)
-        _check_layers(num_layers, minimum=3)
-        if not 1 <= lift_after <= num_layers - 2:
-            raise ValueError(f"lift_after must be in [1, {num_layers - 2}], got {lift_after}")
+        _check_lift(num_layers, lift_after)
         _check_positive(encoder_features=encoder_features, lift_fields=lift_fields)
         basis = _default_basis(group, basis)
         self.lift_after = lift_after
-        self.encoder = nn.Sequential(
-            nn.Linear(in_channels * height * width, encoder_features),
-            nn.BatchNorm1d(encoder_features),
-            nn.ReLU(),
-            nn.Linear(encoder_features, encoder_features),
-            nn.BatchNorm1d(encoder_features),
-            nn.ReLU(),
-            nn.Linear(encoder_features, lift_fields * self.group.order),
+        self.encoder = _lift_encoder(
+            in_channels * height * width, encoder_features, lift_fields * self.group.order
         )
         types = _field_types(self.in_fields, hidden_fields, num_layers - 1)
         types[lift_after] = ("regular", hidden_fields + lift_fields)
-        self.blocks = nn.ModuleList(
-            _block(
-                SteerableConv2d(group, rep, "regular", f, hidden_fields, kernel_size, basis),
-                group,
-                hidden_fields,
-                True,
-            )
-            for rep, f in types
-        )
-        self.last = SteerableConv2d(
-            group, "regular", "vector", hidden_fields, self.out_fields, kernel_size, basis
-        )
+        conv = functools.partial(SteerableConv2d, group, kernel_size=kernel_size, basis=basis)
+        blocks, last = _steerable_stack(conv, types, group, hidden_fields, self.out_fields)
+        self.blocks = nn.ModuleList(blocks)
+        self.last = last
 
     def features(self, x: Tensor) -> Tensor:
-        lifted = self.encoder(x.flatten(1))[:, :, None, None]
-        h = x
-        for index, block in enumerate(self.blocks):
-            if index == self.lift_after:
-                h = torch.cat([h, lifted.expand(-1, -1, *h.shape[2:])], dim=1)
-            h = block(h)
-        return self.last(h)
+        return self.last(_lifted_blocks(x, self.encoder, self.blocks, self.lift_after))
