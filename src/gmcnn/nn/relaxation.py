@@ -33,8 +33,10 @@ def _per_output(profiles: Tensor, out_channels: int) -> Tensor:
 def displacement_ranks(profiles: Tensor, relaxed: Tensor) -> Tensor:
     """``DR(M_{o,i})`` for every channel pair, ``(O, C)`` int64 (eq. 11).
 
-    Rank tolerance as ``numpy.linalg.matrix_rank`` on the ``N × N`` displacement:
-    ``σ_max · N · eps``.
+    Rank tolerance ``σ_max · 10·N·L · eps`` (``L`` relaxed levels): ``numpy.linalg.matrix_rank``'s
+    ``σ_max · N · eps`` on the ``N × N`` displacement, widened by the rounding error of the
+    QR factor, so that a structurally zero singular value (e.g. ``a(g) − a(σ(g))`` of rank
+    1 on a group of order 2) is not counted by chance.
     """
     levels, out_channels, channels, _ = relaxed.shape
     if levels == 0:
@@ -44,7 +46,7 @@ def displacement_ranks(profiles: Tensor, relaxed: Tensor) -> Tensor:
     r = torch.linalg.qr(_per_output(diff, out_channels), mode="r").R  # (O, L, L)
     # D(M_{o,i}) = Q_o R_o relaxed[:, o, i]ᵀ: same singular values as R_o relaxed[:, o, i]ᵀ.
     core = torch.einsum("olm,moik->oilk", r, relaxed)
-    rtol = size * torch.finfo(core.dtype).eps
+    rtol = 10 * size * levels * torch.finfo(core.dtype).eps
     ranks: Tensor = torch.linalg.matrix_rank(core, atol=0.0, rtol=rtol)
     return ranks
 

@@ -60,14 +60,30 @@ def displacement(G: FiniteGroup, M: npt.ArrayLike, sigma: npt.ArrayLike | None =
     return np.asarray(V - np.take_along_axis(V, np.broadcast_to(shifts, V.shape), axis=-2))
 
 
+def _rounding_tolerance(D: Array, matrices: npt.NDArray[np.generic]) -> float:
+    """``max(D.shape) · eps · max ‖M‖_F``: the size of the rounding error of ``D(M)``.
+
+    ``D(M)`` is a difference of entries of ``M``, so its error scales with ``M`` rather than
+    with ``D(M)``; ``numpy.linalg.matrix_rank``'s default, relative to ``D(M)`` alone, would
+    count that error as rank when ``M`` is close to a group matrix.
+    """
+    real = D.dtype if D.dtype.kind in "fc" else np.dtype(np.float64)
+    scale = max(float(np.linalg.norm(m)) for m in matrices)
+    return float(max(D.shape) * np.finfo(real).eps * scale)
+
+
 def displacement_rank(
     G: FiniteGroup,
     M: npt.ArrayLike,
     tol: float | None = None,
     sigma: npt.ArrayLike | None = None,
 ) -> int:
-    """``DR(M) = rank D(M)`` (eq. 11); ``tol`` as in ``numpy.linalg.matrix_rank``."""
-    return int(np.linalg.matrix_rank(displacement(G, M, sigma), tol=tol))
+    """``DR(M) = rank D(M)`` (eq. 11): singular values of ``D(M)`` above ``tol`` are counted,
+    by default ``N · eps · ‖M‖_F`` (:func:`_rounding_tolerance`)."""
+    D = displacement(G, M, sigma)
+    if tol is None:
+        tol = _rounding_tolerance(D, np.asarray(M)[None])
+    return int(np.linalg.matrix_rank(D, tol=tol))
 
 
 def displacement_dimension(
@@ -79,7 +95,8 @@ def displacement_dimension(
     """``dim span {D(M) : M ∈ S}`` (eq. 10) for a finite set ``S`` of matrices.
 
     ``D`` is linear with kernel the group matrices, so this is ``dim span S − dim(span S ∩ GM)``
-    and does not depend on the cyclic permutations chosen (MATH.md §5).
+    and does not depend on the cyclic permutations chosen (MATH.md §5). Default ``tol``:
+    ``max(|S|, N²) · eps · max ‖M‖_F`` (:func:`_rounding_tolerance`).
     """
     stack = np.asarray(matrices if isinstance(matrices, np.ndarray) else list(matrices))
     if stack.ndim == 2:
@@ -87,4 +104,6 @@ def displacement_dimension(
     if stack.shape[0] == 0:
         return 0
     D = displacement(G, stack, sigma).reshape(stack.shape[0], -1)
+    if tol is None:
+        tol = _rounding_tolerance(D, stack)
     return int(np.linalg.matrix_rank(D, tol=tol))
