@@ -112,14 +112,19 @@ def test_eager_fused_tail_passes_gradcheck() -> None:
     not layers_module.compiled_tail_enabled(), reason="torch.compile disabled (GMCNN_COMPILE=0)"
 )
 @pytest.mark.parametrize(("in_channels", "out_channels"), [(6, 6), (1, 6)])
+@pytest.mark.parametrize("max_first", [False, True])
 def test_compiled_tail_equals_the_plain_modules(
-    in_channels: int, out_channels: int, monkeypatch: pytest.MonkeyPatch
+    in_channels: int, out_channels: int, max_first: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The ``torch.compile`` path (forced on small inputs) matches to float32 rounding."""
+    """The ``torch.compile`` path (forced on small inputs) matches to float32 rounding,
+    whichever of the two compiled tails a process uses first."""
     monkeypatch.setattr(layers_module, "COMPILE_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(layers_module, "_compiled", {})
     torch.manual_seed(2)
     modules = tail_modules(in_channels, out_channels, torch.float32)
     pairs = [(norm_prelu_residual, plain_tail), (norm_prelu_residual_max, plain_tail_max)]
+    if max_first:
+        pairs.reverse()
     for batch in (4, 3):  # one compilation serves every batch size
         z = 2.0 * torch.randn(batch, out_channels, 5, 7) + 0.5
         x = torch.randn(batch, in_channels, 5, 7)

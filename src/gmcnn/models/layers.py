@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import os
 import warnings
+from collections.abc import Callable
 from typing import Any, cast
 
 import torch
@@ -183,9 +184,8 @@ def reference_tail(
 
     The function that :class:`NormPReLUResidual` and the compiled tail compute (App. A.2).
     """
-    y = F.prelu(F.layer_norm(z, z.shape[1:], eps=eps), slope)
     residual = x if proj_weight is None else channel_projection(x, proj_weight, proj_bias)
-    return y + residual
+    return _norm_act(z, slope, eps) + residual
 
 
 def _norm_act(z: Tensor, slope: Tensor, eps: float) -> Tensor:
@@ -208,7 +208,9 @@ def _norm_act_projection(
 #: Activations with at least this many elements take the compiled tail (when enabled).
 COMPILE_MIN_ELEMENTS = 1 << 22
 
-_compiled: dict[str, Any] = {}
+#: Set when a first compilation failed; the eager fused tail is used from then on.
+_compile_failed: list[bool] = []
+_compiled: dict[str, Callable[..., Tensor]] = {}
 
 
 def compiled_tail_enabled() -> bool:
@@ -217,7 +219,15 @@ def compiled_tail_enabled() -> bool:
     On unless the environment sets ``GMCNN_COMPILE=0`` or a first compilation failed (for
     example without a C++ compiler); then the eager :class:`NormPReLUResidual` is used.
     """
-    return os.environ.get("GMCNN_COMPILE", "1") != "0" and not _compiled.get("failed", False)
+    return os.environ.get("GMCNN_COMPILE", "1") != "0" and not _compile_failed
+
+
+def _compiled_function(function: Callable[..., Tensor]) -> Callable[..., Tensor]:
+    """``torch.compile(function)``, compiled on first use, once per process (any batch size)."""
+    name = function.__name__
+    if name not in _compiled:
+        _compiled[name] = torch.compile(function, dynamic=True, fullgraph=True)
+    return _compiled[name]
 
 
 def _compiled_tail(
@@ -233,14 +243,14 @@ def _compiled_tail(
     An identity residual is added in place after the compiled part, so that its gradient
     is ``∂y`` itself rather than a copy of it that the compiled backward would make.
     """
-    if not _compiled:
-        _compiled["norm_act"] = torch.compile(_norm_act, dynamic=True, fullgraph=True)
-        _compiled["projection"] = torch.compile(_norm_act_projection, dynamic=True, fullgraph=True)
     if proj_weight is None:
-        y: Tensor = _compiled["norm_act"](z, slope, eps)
-        return y.add_(x)
-    out: Tensor = _compiled["projection"](z, slope, x, proj_weight, proj_bias, eps)
-    return out
+        return _compiled_function(_norm_act)(z, slope, eps).add_(x)
+    return _compiled_function(_norm_act_projection)(z, slope, x, proj_weight, proj_bias, eps)
+
+
+def _compiled_tail_global_max(*args: Any) -> Tensor:
+    """:func:`_tail_global_max` through ``torch.compile``."""
+    return _compiled_function(_tail_global_max)(*args)
 
 
 TailArgs = tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None, float]
@@ -281,19 +291,14 @@ def _fusable_tail(
     )
 
 
-def _try_compiled(name: str, args: TailArgs) -> Tensor | None:
-    """``_compiled[name](*args)`` when enabled and large enough; ``None`` to stay eager."""
+def _try_compiled(run: Callable[..., Tensor], args: TailArgs) -> Tensor | None:
+    """``run(*args)`` when compiling is enabled and ``z`` large enough; ``None`` to stay eager."""
     if args[0].numel() < COMPILE_MIN_ELEMENTS or not compiled_tail_enabled():
         return None
     try:
-        if name == "tail":
-            return _compiled_tail(*args)
-        if "max" not in _compiled:
-            _compiled["max"] = torch.compile(_tail_global_max, dynamic=True, fullgraph=True)
-        out: Tensor = _compiled["max"](*args)
-        return out
+        return run(*args)
     except Exception as error:  # no compiler, unsupported platform: stay eager
-        _compiled["failed"] = True
+        _compile_failed.append(True)
         warnings.warn(
             f"torch.compile of the block tail failed ({type(error).__name__}: {error}); "
             "using the eager fused tail",
@@ -333,7 +338,7 @@ def norm_prelu_residual(
     args = _fusable_tail(z, x, norm, act, residual)
     if args is None:
         return act(norm(z)) + residual(x)  # type: ignore[no-any-return]
-    compiled = _try_compiled("tail", args)
+    compiled = _try_compiled(_compiled_tail, args)
     if compiled is not None:
         return compiled
     y: Tensor = NormPReLUResidual.apply(*args)  # type: ignore[no-untyped-call]
@@ -351,7 +356,7 @@ def norm_prelu_residual_max(
     """
     args = _fusable_tail(z, x, norm, act, residual)
     if args is not None:
-        pooled = _try_compiled("max", args)
+        pooled = _try_compiled(_compiled_tail_global_max, args)
         if pooled is not None:
             return pooled
     return GlobalMaxPool()(norm_prelu_residual(z, x, norm, act, residual))  # type: ignore[no-any-return]
