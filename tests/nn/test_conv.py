@@ -282,14 +282,15 @@ def test_fourier_buffers_follow_the_module_and_the_phases_follow_the_dtype() -> 
 
 
 def test_a_state_dict_loads_into_a_layer_on_another_path() -> None:
-    """Index buffers are derived, not saved: checkpoints hold parameters and kernel elements."""
+    """Index buffers are derived, not saved: checkpoints hold parameters, kernel elements and
+    the error positions."""
     G = direct_product(dihedral(3), cyclic(4))
     layers = {
         path: GMConv(G, 2, 3, radius=1, relaxation="error_addition", implementation=path)
         for path in ("conv", "fft", "gather")
     }
     state = layers["conv"].state_dict()
-    assert set(state) == {"kernel_elements", "weight", "bias", "error_weight"}
+    assert set(state) == {"kernel_elements", "weight", "bias", "error_weight", "error_positions"}
     x = torch.randn(2, 2, 6, 4, dtype=torch.float64)
     expected = layers["conv"].double()(x)
     for path in ("fft", "gather"):

@@ -105,7 +105,8 @@ def load_weights(model: nn.Module, checkpoint: Path) -> dict[str, Any]:
         raise CheckpointError(f"{checkpoint} is not a gmcnn training checkpoint")
     weights = {k.removeprefix("model."): v for k, v in state["state_dict"].items()}
     expected = model.state_dict()
-    missing = sorted(set(expected) - set(weights))
+    # GMConv fills in error positions that older checkpoints lack (the identity rule then).
+    missing = sorted(k for k in set(expected) - set(weights) if not k.endswith("error_positions"))
     unexpected = sorted(set(weights) - set(expected))
     wrong = [k for k in expected if k in weights and weights[k].shape != expected[k].shape]
     if missing or unexpected or wrong:

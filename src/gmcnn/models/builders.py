@@ -41,8 +41,10 @@ def gm_cnn_classifier(
     rank: int = 0,
     pool_after: Sequence[int] = (),
     pool_mode: str = "max",
+    error_positions: str | None = None,
 ) -> nn.Module:
-    """``groups``: one axis group per image axis, e.g. ``[C28, C28]`` or ``[D14, D14]``."""
+    """``groups``: one axis group per image axis, e.g. ``[C28, C28]`` or ``[D14, D14]``;
+    ``error_positions``: ``centre`` (default for images) or ``identity`` (error addition)."""
     return GMCNNClassifier(
         _groups(groups, inputs),  # type: ignore[arg-type]
         inputs.channels,
@@ -54,6 +56,7 @@ def gm_cnn_classifier(
         rank=rank,
         pool_after=pool_after,
         pool_mode=pool_mode,
+        error_positions=error_positions,  # type: ignore[arg-type]
     )
 
 
@@ -71,8 +74,10 @@ def gm_cnn_regressor(
     channel_mixing: str = "shared",
     relaxation: str | None = "output_scaling",
     rank: int = 0,
+    error_positions: str | None = None,
 ) -> nn.Module:
-    """``groups``: one axis group per grid axis, e.g. ``[C64, C64]`` or ``[D31, C23]``."""
+    """``groups``: one axis group per grid axis, e.g. ``[C64, C64]`` or ``[D31, C23]``;
+    ``error_positions``: ``centre`` (default) or ``identity`` (error addition)."""
     return GMCNNRegressor(
         _groups(groups, inputs),  # type: ignore[arg-type]
         inputs.channels,
@@ -83,6 +88,7 @@ def gm_cnn_regressor(
         channel_mixing=channel_mixing,  # type: ignore[arg-type]
         relaxation=relaxation,  # type: ignore[arg-type]
         rank=rank,
+        error_positions=error_positions,  # type: ignore[arg-type]
     )
 
 

@@ -29,6 +29,7 @@ from gmcnn.models.layers import (
 )
 from gmcnn.nn import GMConv, GMPool
 from gmcnn.nn.conv import ChannelMixing, Relaxation
+from gmcnn.nn.relaxation import PositionRule, check_position_rule
 
 
 class GMBlock(nn.Module):
@@ -73,6 +74,9 @@ class GMCNNClassifier(nn.Module):
         relaxation: ``None`` (exactly equivariant), ``"error_addition"`` (Table 3's E),
             ``"output_scaling"`` or ``"low_rank"`` (with ``rank``); see :class:`GMConv`.
         rank: displacement rank of the ``"low_rank"`` relaxation.
+        error_positions: where error addition puts each channel's error term, in every
+            block: ``"centre"`` (the pixels nearest the image centre, as the public code),
+            ``"identity"``, or ``None`` (``"centre"`` on images; see :class:`GMConv`).
         pool_after: indices of the blocks followed by a GMPool that halves every axis (the
             subgroups ``2C_n`` / ``⟨r², f⟩`` of :mod:`gmcnn.models.axes`; Table 3's P).
         pool_mode: ``"max"`` or ``"mean"``.
@@ -94,9 +98,11 @@ class GMCNNClassifier(nn.Module):
         rank: int = 0,
         pool_after: Sequence[int] = (),
         pool_mode: str = "max",
+        error_positions: PositionRule | None = None,
     ) -> None:
         super().__init__()
         widths = _check_counts("channels", channels)
+        check_position_rule(error_positions, relaxation)
         if pool_mode not in ("max", "mean"):
             raise ValueError(f"pool_mode must be 'max' or 'mean', got {pool_mode!r}")
         pools = sorted(set(pool_after))
@@ -119,6 +125,7 @@ class GMCNNClassifier(nn.Module):
                 channel_mixing=channel_mixing,
                 rank=rank,
                 relaxation=relaxation,
+                error_positions=error_positions,
             )
             self.blocks.append(GMBlock(conv, SignalLayerNorm(), self.act))
             if index in pools:

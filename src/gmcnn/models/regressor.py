@@ -20,6 +20,7 @@ from gmcnn.groups import FiniteGroup
 from gmcnn.models.layers import ChannelProjection
 from gmcnn.nn import GMConv
 from gmcnn.nn.conv import ChannelMixing, Relaxation
+from gmcnn.nn.relaxation import PositionRule, check_position_rule
 
 
 class GMCNNRegressor(nn.Module):
@@ -36,6 +37,8 @@ class GMCNNRegressor(nn.Module):
         relaxation: ``"output_scaling"`` (default, the public regression layer),
             ``"error_addition"``, ``"low_rank"`` (with ``rank``) or ``None`` (exact).
         rank: displacement rank of the ``"low_rank"`` relaxation.
+        error_positions: with ``"error_addition"``: ``"centre"`` (the grid points nearest the
+            grid's centre), ``"identity"``, or ``None`` (``"centre"``; see :class:`GMConv`).
 
     Input ``(B, in_channels, n₁, …, n_k)``; output ``(B, out_channels, n₁, …, n_k)``.
     """
@@ -51,8 +54,10 @@ class GMCNNRegressor(nn.Module):
         channel_mixing: ChannelMixing = "shared",
         relaxation: Relaxation | None = "output_scaling",
         rank: int = 0,
+        error_positions: PositionRule | None = None,
     ) -> None:
         super().__init__()
+        check_position_rule(error_positions, relaxation)
         if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
             raise ValueError(f"layers must be a positive integer, got {layers!r}")
         self.symmetry_group = group
@@ -67,6 +72,7 @@ class GMCNNRegressor(nn.Module):
                 channel_mixing=channel_mixing,
                 rank=rank,
                 relaxation=relaxation,
+                error_positions=error_positions,
             )
             for index in range(layers)
         )

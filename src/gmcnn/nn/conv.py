@@ -6,7 +6,7 @@ MATH.md §2 (eq. 2–3) for the exact layer, §4–§6 (eq. 7–13) for the rela
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
@@ -30,7 +30,13 @@ from gmcnn.nn.kernels import (
     source_index,
     target_index,
 )
-from gmcnn.nn.relaxation import displacement_ranks, position_kernels, squared_distances
+from gmcnn.nn.relaxation import (
+    ErrorPositions,
+    displacement_ranks,
+    position_kernels,
+    squared_distances,
+)
+from gmcnn.nn.relaxation import error_positions as error_positions_of
 from gmcnn.nn.signals import SignalLayout
 from gmcnn.structured import MAX_DENSE_ORDER
 
@@ -83,10 +89,17 @@ class GMConv(nn.Module):
             paper's two variants, both of displacement rank ``<= 1``:
             ``"error_addition"`` ("E" in Table 3) — an ``error_weight`` of the same shape as
             ``weight`` (doubling the kernel parameters), applied for output channel ``o``
-            only at position ``error_positions[o]`` (the ``o``-th element nearest the
-            identity), as the public code does; ``"output_scaling"`` — the output of the
+            only at position ``error_positions[o]`` (see ``error_positions``);
+            ``"output_scaling"`` — the output of the
             convolution scaled per position by a learnable ``position_scale`` (``V = u ψᵀ``,
             the public code's regression layer).
+        error_positions: where error addition puts each output channel's error term
+            (:func:`gmcnn.nn.relaxation.error_positions`): ``"centre"`` — the grid points
+            nearest the centre of the signal's grid, as the public code does (for images the
+            pixels nearest the image centre); ``"identity"`` — the elements nearest the
+            identity by word distance; or ``out_channels`` distinct labels. Default ``None``:
+            ``"centre"`` for groups laid out on a grid (direct products, cyclic groups),
+            ``"identity"`` otherwise. Only for ``relaxation="error_addition"``.
         implementation: where the group has a block-and-grid form (cyclic, dihedral, their
             direct and semidirect products and such subgroups; :mod:`gmcnn.nn.circulant`),
             full mixing has two exact ways to compute the block-circular convolution:
@@ -133,6 +146,7 @@ class GMConv(nn.Module):
         relaxation: Relaxation | None = None,
         implementation: Implementation = "auto",
         device: torch.device | str | None = None,
+        error_positions: ErrorPositions = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
@@ -194,18 +208,58 @@ class GMConv(nn.Module):
             self.position_profiles = parameter(self.rank, N)
         elif self.relaxation == "error_addition":
             self.error_weight = parameter(*shape)
-            order = np.lexsort((group.labels, group.word_distance()))
-            positions = np.resize(order, self.out_channels)
-            self.register_buffer(
-                "error_positions", torch.tensor(positions, device=device), persistent=False
-            )
-            error_source = source_index(group, elements, rows=positions)
-            self.register_buffer(
-                "error_source", torch.tensor(error_source, device=device), persistent=False
-            )
+            self._set_error_positions(error_positions_of(group, self.out_channels, error_positions))
         elif self.relaxation == "output_scaling":
             self.position_scale = parameter(N)
+        if error_positions is not None and self.relaxation != "error_addition":
+            raise ValueError(
+                f"error_positions={error_positions!r} needs relaxation='error_addition', got "
+                f"relaxation={self.relaxation!r}"
+            )
         self.reset_parameters()
+
+    def _set_error_positions(self, positions: Labels) -> None:
+        """Error addition at ``positions`` (checked labels, one per output channel).
+
+        ``error_positions`` is in the state dict (a checkpoint keeps where its error terms
+        act); ``error_source``, the inputs each error kernel reads, is derived from it.
+        """
+        device = self.kernel_elements.device
+        elements = self.kernel_elements.cpu().numpy()
+        self.register_buffer("error_positions", torch.tensor(positions, device=device))
+        error_source = source_index(self.group, elements, rows=positions)
+        self.register_buffer(
+            "error_source", torch.tensor(error_source, device=device), persistent=False
+        )
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # Error positions travel with the weights: a checkpoint's positions replace the
+        # layer's; a checkpoint saved before they were stored used the identity rule.
+        key = prefix + "error_positions"
+        if self.error_weight is not None:
+            if key not in state_dict:
+                state_dict[key] = torch.as_tensor(
+                    error_positions_of(self.group, self.out_channels, "identity")
+                )
+            saved = state_dict[key].detach().cpu()
+            if saved.shape == self.error_positions.shape and not torch.equal(
+                saved, self.error_positions.cpu()
+            ):
+                self._set_error_positions(
+                    error_positions_of(self.group, self.out_channels, saved.numpy())
+                )
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
 
     def reset_parameters(self) -> None:
         """``U(±1/√fan_in)`` for ``weight`` and ``bias`` (``fan_in = in_channels · K``, the
