@@ -55,9 +55,9 @@ def test_prepare_twice_does_no_work_the_second_time(
 
 
 def test_prepare_errors_exit_non_zero(capsys: pytest.CaptureFixture[str]) -> None:
-    assert _run("data", "prepare", "cifar10") == 1
+    assert _run("data", "prepare", "cifar10") == 2
     assert "never downloads" in capsys.readouterr().err
-    assert _run("data", "prepare", "rectangles", "--set", "colour=red") == 1
+    assert _run("data", "prepare", "rectangles", "--set", "colour=red") == 2
     assert "not accepted" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         _run("data", "prepare", "imagenet")

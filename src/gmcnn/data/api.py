@@ -9,8 +9,10 @@ user-file sources read what the user put in ``<root>/<name>/raw/`` (or ``raw_dir
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
+import sys
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -22,7 +24,18 @@ from torch.utils.data import Dataset
 from gmcnn.data.classification_catalog import CLASSIFICATION_SPECS
 from gmcnn.data.dynamics_catalog import DYNAMICS_SPECS
 from gmcnn.data.sources import BuildContext, DatasetSpec, Source
-from gmcnn.data.storage import Manifest, data_root, read_manifest, verify_manifest, write_manifest
+from gmcnn.data.storage import (
+    IntegrityError,
+    Manifest,
+    clean_interrupted,
+    data_root,
+    folder_bytes,
+    read_manifest,
+    replace_folder,
+    staging_folder,
+    verify_manifest,
+    write_manifest,
+)
 
 PathLike = str | os.PathLike[str]
 
@@ -50,7 +63,35 @@ def _normalise(options: Mapping[str, Any]) -> dict[str, Any]:
     return dict(json.loads(json.dumps(dict(options), sort_keys=True)))
 
 
+def _check_option(spec: DatasetSpec, source: Source, key: str, value: Any) -> None:
+    """Raise ``ValueError`` unless ``value`` has the type of the option's default.
+
+    Every numeric build option (counts, sizes, seeds, levels, amplitudes) is a finite,
+    non-negative number: a negative count would cut overlapping splits, a NaN amplitude
+    poison every image.
+    """
+    default = source.defaults[key]
+    where = f"option {key}={value!r} of {spec.name} (source {source.name})"
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ValueError(f"{where}: expected true or false")
+    elif isinstance(default, int | float):
+        integer = isinstance(default, int)
+        kinds = (int,) if integer else (int, float)
+        if isinstance(value, bool) or not isinstance(value, kinds):
+            raise ValueError(
+                f"{where}: expected a non-negative {'integer' if integer else 'number'}"
+            )
+        if not math.isfinite(value) or value < 0:
+            raise ValueError(
+                f"{where}: expected a non-negative {'integer' if integer else 'finite number'}"
+            )
+    elif isinstance(default, str) and not isinstance(value, str):
+        raise ValueError(f"{where}: expected a string")
+
+
 def _build_options(spec: DatasetSpec, source: Source, options: Mapping[str, Any]) -> dict[str, Any]:
+    """The options of a build (defaults filled in); every name and value is checked here."""
     unknown = set(options) - set(source.defaults)
     if unknown:
         accepted = ", ".join(source.defaults) or "none"
@@ -58,6 +99,8 @@ def _build_options(spec: DatasetSpec, source: Source, options: Mapping[str, Any]
             f"option(s) {', '.join(sorted(unknown))} are not accepted by {spec.name} "
             f"(source {source.name}); accepted: {accepted}"
         )
+    for key, value in options.items():
+        _check_option(spec, source, key, value)
     return _normalise({**source.defaults, **options})
 
 
@@ -90,48 +133,72 @@ def prepare(
     one built with other options is refused unless ``force`` (which rebuilds from scratch).
     A folder left incomplete (an interrupted plume generation) is resumed. ``raw_dir``
     overrides where user files are read from.
+
+    Every option is checked before anything is touched. ``force`` on a complete folder
+    builds the new one beside it (``.SOURCE.rebuild-PID``) and swaps it in when it is done,
+    so a failing or interrupted rebuild leaves the prepared data as it was. Temporaries
+    left by killed builds are removed first (:func:`~gmcnn.data.storage.clean_interrupted`).
     """
     spec = dataset_spec(name)
     src = spec.source(source)
     resolved = _build_options(spec, src, options)
     base = data_root(root)
     folder = base / spec.name / src.name
-    if force and folder.exists():
-        shutil.rmtree(folder)
-    manifest = read_manifest(folder)
-    if manifest is not None:
-        if manifest.options != resolved:
-            raise ValueError(
-                f"{folder} was prepared with options {manifest.options}, not {resolved}; pass "
-                f"force=True (--force) to rebuild it"
-            )
-        verify_manifest(folder, manifest, _remedy(spec, src))
-        return manifest
     raw = _raw_dir(src, base, raw_dir)
+    clean_interrupted(folder)
+    complete = False
+    if force:
+        try:
+            complete = read_manifest(folder) is not None
+        except IntegrityError:  # a broken manifest: nothing worth keeping
+            complete = False
+    else:
+        manifest = read_manifest(folder)
+        if manifest is not None:
+            if manifest.options != resolved:
+                raise ValueError(
+                    f"{folder} was prepared with options {manifest.options}, not {resolved}; "
+                    "pass force=True (--force) to rebuild it"
+                )
+            verify_manifest(folder, manifest, _remedy(spec, src))
+            return manifest
     if src.kind in ("user files", "system package") and (raw is None or not raw.is_dir()):
         raise FileNotFoundError(
             f"{spec.name} ({src.name}) needs {src.needs}: put them in {raw} or pass raw_dir "
             "(--from DIR); gmcnn never downloads data"
         )
-    folder.mkdir(parents=True, exist_ok=True)
+    if force and not complete and folder.exists():
+        shutil.rmtree(folder)  # a partial or broken folder: rebuilt from scratch in place
+    target = staging_folder(folder) if complete else folder
+    if complete and target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
     try:
-        result = src.build(BuildContext(folder, raw, resolved, progress))
-    except FileNotFoundError as error:
-        raise FileNotFoundError(
-            f"{error}; {spec.name} ({src.name}) needs {src.needs} in {raw} (or pass raw_dir / "
-            "--from DIR)"
-        ) from error
-    return write_manifest(
-        folder,
-        name=spec.name,
-        source=src.name,
-        options=resolved,
-        files=result.files,
-        splits=result.splits,
-        inputs=result.inputs,
-        prepare_seconds=time.perf_counter() - start,
-    )
+        try:
+            result = src.build(BuildContext(target, raw, resolved, progress))
+        except FileNotFoundError as error:
+            raise FileNotFoundError(
+                f"{error}; {spec.name} ({src.name}) needs {src.needs} in {raw} (or pass "
+                "raw_dir / --from DIR)"
+            ) from error
+        manifest = write_manifest(
+            target,
+            name=spec.name,
+            source=src.name,
+            options=resolved,
+            files=result.files,
+            splits=result.splits,
+            inputs=result.inputs,
+            prepare_seconds=time.perf_counter() - start,
+        )
+    except BaseException:
+        if complete:  # the prepared folder stays as it was
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+    if complete:
+        replace_folder(target, folder)
+    return manifest
 
 
 def load(
@@ -174,6 +241,11 @@ def load(
                     else ""
                 )
             )
+        print(
+            f"gmcnn: building {spec.name} ({src.name}) in {folder} on first use",
+            file=sys.stderr,
+            flush=True,
+        )
         manifest = prepare(spec.name, src.name, root, progress=False, **options)
     else:
         requested = _build_options(spec, src, options)
@@ -204,6 +276,8 @@ class DatasetStatus:
 
 def _status(spec: DatasetSpec, source: Source, root: Path) -> DatasetStatus:
     folder = root / spec.name / source.name
+    clean_interrupted(folder)
+    size: int | None = None
     try:
         manifest = read_manifest(folder)
     except ValueError as error:
@@ -212,8 +286,10 @@ def _status(spec: DatasetSpec, source: Source, root: Path) -> DatasetStatus:
         state = "not prepared"
     if manifest is not None:
         state = "prepared"
+        size = manifest.total_bytes
     elif folder.is_dir() and any(folder.iterdir()):
         state = "partial (prepare again to resume)"
+        size = folder_bytes(folder)
     elif source.kind in ("user files", "system package"):
         raw = _raw_dir(source, root, None)
         if raw is None or not raw.is_dir():
@@ -226,7 +302,7 @@ def _status(spec: DatasetSpec, source: Source, root: Path) -> DatasetStatus:
         spec.paper,
         source.description,
         state,
-        manifest.total_bytes if manifest else None,
+        size,
         manifest.prepare_seconds if manifest else None,
     )
 
@@ -235,7 +311,9 @@ def datasets(root: PathLike | None = None) -> list[DatasetStatus]:
     """Every dataset and source of the registry with its status under ``root``.
 
     The status reads manifests only (no hashing), so it is instant; :func:`load` and
-    :func:`prepare` do the full verification.
+    :func:`prepare` do the full verification. Temporaries of builds whose process was
+    killed are removed on the way (:func:`~gmcnn.data.storage.clean_interrupted`); the size
+    of a partial folder is what it holds on disk.
     """
     base = data_root(root)
     return [_status(spec, source, base) for spec in REGISTRY.values() for source in spec.sources]

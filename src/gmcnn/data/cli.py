@@ -104,12 +104,14 @@ def _list(args: argparse.Namespace) -> int:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    spec = dataset_spec(args.name)
-    source = spec.source(args.source)
-    folder = prepared_folder(spec.name, source.name, args.root)
-    already = not args.force and read_manifest(folder) is not None
+    """Build one dataset; a bad name, source, option or input is one line, exit status 2."""
     start = time.perf_counter()
     try:
+        spec = dataset_spec(args.name)
+        source = spec.source(args.source)
+        options = _options(args)
+        folder = prepared_folder(spec.name, source.name, args.root)
+        already = not args.force and read_manifest(folder) is not None
         manifest = prepare(
             spec.name,
             source.name,
@@ -117,11 +119,11 @@ def _prepare(args: argparse.Namespace) -> int:
             force=args.force,
             raw_dir=args.raw_dir,
             progress=not args.quiet,
-            **_options(args),
+            **options,
         )
-    except (ValueError, FileNotFoundError) as error:
-        print(f"gmcnn data prepare: {error}", file=sys.stderr)
-        return 1
+    except (ValueError, FileNotFoundError, NotADirectoryError) as error:
+        print(f"error: gmcnn data prepare: {error}", file=sys.stderr)
+        return 2
     elapsed = time.perf_counter() - start
     counts = ", ".join(
         f"{split} {meta.get('count', '?')}×{tuple(meta.get('shape', ()))}"

@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shutil
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -53,6 +55,88 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+#: ``.NAME.PID.tmp``: the temporary file of :func:`atomic_write` in process ``PID``.
+_TEMPORARY = re.compile(r"^\..+\.(\d+)\.tmp$")
+#: ``.SOURCE.rebuild-PID`` / ``.SOURCE.old-PID``: the two sides of :func:`replace_folder`.
+_SIBLING = re.compile(r"^\.(?P<folder>.+)\.(?P<kind>rebuild|old)-(?P<pid>\d+)$")
+
+
+def process_alive(pid: int) -> bool:
+    """Whether a process ``pid`` exists on this machine (another user's counts as alive)."""
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def is_temporary(path: Path) -> bool:
+    """Whether ``path`` is a temporary file of :func:`atomic_write`."""
+    return _TEMPORARY.match(path.name) is not None
+
+
+def staging_folder(folder: Path) -> Path:
+    """Where this process builds a replacement of ``folder`` (``.NAME.rebuild-PID`` beside it)."""
+    return folder.with_name(f".{folder.name}.rebuild-{os.getpid()}")
+
+
+def replace_folder(new: Path, folder: Path) -> None:
+    """Put the finished folder ``new`` in the place of ``folder`` by renaming.
+
+    ``folder`` is first renamed aside (``.NAME.old-PID``), ``new`` renamed into its place, and
+    the old one deleted. A process killed between the two renames leaves the old folder
+    aside, and :func:`clean_interrupted` puts it back.
+    """
+    old = folder.with_name(f".{folder.name}.old-{os.getpid()}")
+    if old.exists():
+        shutil.rmtree(old)
+    if folder.exists():
+        os.replace(folder, old)
+    os.replace(new, folder)
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def clean_interrupted(folder: Path) -> list[Path]:
+    """Remove what killed processes left of writes to ``folder``; return what was removed.
+
+    Temporaries ``.NAME.PID.tmp`` inside ``folder`` whose process is gone are deleted, and
+    so are half-built replacements ``.NAME.rebuild-PID`` beside it. A ``.NAME.old-PID``
+    (a replacement killed between its two renames) is renamed back when ``folder`` is
+    missing, deleted otherwise. Files of live processes are left alone.
+    """
+    removed: list[Path] = []
+    if folder.is_dir():
+        for path in folder.rglob(".*.tmp"):
+            match = _TEMPORARY.match(path.name)
+            if match and path.is_file() and not process_alive(int(match.group(1))):
+                path.unlink(missing_ok=True)
+                removed.append(path)
+    parent = folder.parent
+    if not parent.is_dir():
+        return removed
+    for entry in sorted(parent.iterdir()):
+        match = _SIBLING.match(entry.name)
+        if match is None or match["folder"] != folder.name or process_alive(int(match["pid"])):
+            continue
+        if match["kind"] == "old" and not folder.exists():
+            os.replace(entry, folder)
+        else:
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
+def folder_bytes(folder: Path) -> int:
+    """Bytes of the files under ``folder``, temporaries of :func:`atomic_write` left out."""
+    if not folder.is_dir():
+        return 0
+    return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file() and not is_temporary(p))
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
