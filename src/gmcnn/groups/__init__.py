@@ -4,7 +4,14 @@ Every element is an integer label ``0 … N-1``; products and inverses are vecto
 label arrays; Cayley tables are built only on demand and only for small groups.
 """
 
-from gmcnn.groups.base import MAX_TABLE_ORDER, FiniteGroup, Labels, Subgroup, as_labels
+from gmcnn.groups.base import (
+    MAX_TABLE_ORDER,
+    FiniteGroup,
+    Labels,
+    Subgroup,
+    as_labels,
+    check_integer,
+)
 from gmcnn.groups.families import (
     CyclicGroup,
     DihedralGroup,
@@ -32,6 +39,7 @@ __all__ = [
     "SemidirectProduct",
     "Subgroup",
     "as_labels",
+    "check_integer",
     "cyclic",
     "dihedral",
     "direct_product",

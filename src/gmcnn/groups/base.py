@@ -9,10 +9,12 @@ operations, so large product groups never materialise an ``N×N`` table (MATH.md
 from __future__ import annotations
 
 import abc
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import numpy.typing as npt
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 Labels = npt.NDArray[np.int64]
 ArrayLike = npt.ArrayLike
@@ -21,11 +23,40 @@ ArrayLike = npt.ArrayLike
 MAX_TABLE_ORDER = 8192
 
 
+def brief(value: object, limit: int = 60) -> str:
+    """``repr(value)`` on one line, shortened to about ``limit`` characters (for messages)."""
+    text = " ".join(repr(value).split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def check_integer(value: object, what: str, minimum: int = 0) -> int:
+    """``value`` as an ``int``, for a radius, an order or a count.
+
+    Raises ``TypeError`` unless ``value`` is an integer (a Python or numpy integer; ``bool``,
+    floats, strings and sequences are refused, so ``ball(True)`` is not ``ball(1)``) and
+    ``ValueError`` if it is below ``minimum``; both name the value and what was expected.
+    """
+    kind = "a positive" if minimum == 1 else "a non-negative" if minimum == 0 else "an"
+    expected = f"{what} must be {kind} integer" + ("" if minimum in (0, 1) else f" >= {minimum}")
+    if isinstance(value, bool) or not isinstance(value, int | np.integer):
+        raise TypeError(f"{expected}, got {brief(value)} of type {type(value).__name__}")
+    if value < minimum:
+        raise ValueError(f"{expected}, got {value!r}")
+    return int(value)
+
+
 def as_labels(x: ArrayLike, order: int, what: str = "element") -> Labels:
-    """Return ``x`` as an int64 label array, checking that every label lies in ``[0, order)``."""
-    arr = np.asarray(x)
+    """Return ``x`` as an int64 label array, checking that every label lies in ``[0, order)``.
+
+    Raises ``TypeError`` for labels that are not integers (floats, booleans, strings) and
+    ``ValueError`` for labels out of range.
+    """
+    try:
+        arr = np.asarray(x)
+    except ValueError as error:  # ragged nested sequences
+        raise TypeError(f"{what} labels must be an array of integers, got {brief(x)}") from error
     if arr.dtype.kind not in "iu" and not (arr.size == 0 and arr.dtype.kind == "f"):
-        raise ValueError(f"{what} labels must be integers, got dtype {arr.dtype}")
+        raise TypeError(f"{what} labels must be integers, got dtype {arr.dtype}: {brief(x)}")
     arr = arr.astype(np.int64, copy=False)
     if arr.size and (arr.min() < 0 or arr.max() >= order):
         bad = arr[(arr < 0) | (arr >= order)].flat[0]
@@ -42,12 +73,10 @@ class FiniteGroup(abc.ABC):
     """
 
     def __init__(self, order: int, generators: ArrayLike, name: str, identity: int = 0) -> None:
-        if order < 1:
-            raise ValueError(f"group order must be >= 1, got {order}")
-        self.order = int(order)
+        self.order = check_integer(order, "group order", 1)
         self.identity = int(identity)
         self.name = name
-        gens = as_labels(np.atleast_1d(np.asarray(generators, dtype=np.int64)), order, "generator")
+        gens = as_labels(np.atleast_1d(np.asarray(generators)), order, "generator")
         self.generators: Labels = np.unique(gens)
         self._cache: dict[str, Any] = {}
 
@@ -142,8 +171,7 @@ class FiniteGroup(abc.ABC):
 
     def ball(self, radius: int) -> Labels:
         """The ball ``B_r = {g : d(e, g) <= r}`` as sorted labels (MATH.md §1)."""
-        if not isinstance(radius, int | np.integer) or radius < 0:
-            raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
+        radius = check_integer(radius, "radius")
         if radius > self.diameter:
             raise ValueError(f"radius {radius} exceeds the diameter {self.diameter} of {self.name}")
         return np.flatnonzero(self.word_distance() <= radius).astype(np.int64)
@@ -170,23 +198,20 @@ class FiniteGroup(abc.ABC):
         """The subgroup whose elements are exactly ``elements``; checks the subgroup axioms.
 
         Raises ``ValueError`` naming a product or inverse that leaves the set.
+        Closure is checked by generating the set from a few of its elements (nearest the
+        identity first, as :class:`Subgroup` chooses its generators), ``O(|K|·log|K|)``
+        products rather than all ``|K|²``.
         """
-        elems = np.unique(as_labels(elements, self.order))
+        elems = np.unique(as_labels(np.atleast_1d(elements), self.order))
         if self.identity not in elems:
             raise ValueError(f"{elems.tolist()[:10]} is not a subgroup: identity is missing")
+        member = np.zeros(self.order, dtype=bool)
+        member[elems] = True
         inv = self._inv(elems)
-        bad_inv = inv[~np.isin(inv, elems)]
+        bad_inv = inv[~member[inv]]
         if bad_inv.size:
             raise ValueError(f"not a subgroup: the inverse {bad_inv[0]} of an element is missing")
-        prod = self._mul(elems[:, None], elems[None, :])
-        outside = ~np.isin(prod, elems)
-        if outside.any():
-            i, j = np.argwhere(outside)[0]
-            raise ValueError(
-                f"not a subgroup of {self.name}: {elems[i]}·{elems[j]} = {prod[i, j]} "
-                "is not in the set"
-            )
-        return Subgroup(self, elems)
+        return Subgroup(self, elems, generators=_greedy_generators(self, elems, member))
 
     def right_coset_representatives(self, subgroup: Subgroup) -> Labels:
         """One representative ``c`` per right coset ``K c``, sorted by label.
@@ -195,16 +220,41 @@ class FiniteGroup(abc.ABC):
         distance, ties broken by the smaller label (MATH.md §3, eq. 5).
         """
         _check_subgroup_of(subgroup, self)
-        dist = self.word_distance()
-        order = np.lexsort((self.labels, dist))
-        assigned = np.zeros(self.order, dtype=bool)
-        reps = []
-        for g in order:
-            if assigned[g]:
-                continue
-            reps.append(g)
-            assigned[self._mul(subgroup.elements, np.asarray(g))] = True
-        return np.sort(np.asarray(reps, dtype=np.int64))
+        cosets = self._orbits(subgroup, "left")  # K·g: orbits of g ↦ s·g, s ∈ K
+        nearest = np.lexsort((self.labels, self.word_distance()))
+        _, first = np.unique(cosets[nearest], return_index=True)
+        return np.sort(nearest[first])
+
+    def left_coset_labels(self, subgroup: Subgroup) -> Labels:
+        """The left coset ``g·K`` of every ``g``, numbered ``0 … [G:K]-1`` in the order of the
+        cosets' smallest elements (``O(|G|)`` products; no ``|G|×|K|`` table)."""
+        _check_subgroup_of(subgroup, self)
+        return self._orbits(subgroup, "right")  # g·K: orbits of g ↦ g·s, s ∈ K
+
+    def _orbits(self, subgroup: Subgroup, side: Literal["left", "right"]) -> Labels:
+        """The orbit of every ``g`` under multiplication by ``K``'s generators on ``side``,
+        numbered in the order of the orbits' smallest elements: the right cosets ``K·g``
+        (``side="left"``) or the left cosets ``g·K`` (``"right"``).
+
+        The connected components of the graph ``g — s·g`` (or ``g — g·s``) for the
+        generators ``s`` of ``K``: ``|G|·|S|`` edges.
+        """
+        gens = subgroup.elements[subgroup.generators]
+        gens = gens[gens != self.identity]
+        labels = self.labels
+        if gens.size == 0:  # the trivial subgroup: every element is its own coset
+            return labels
+        pairs = (gens[:, None], labels[None, :])
+        moved = self._mul(*pairs) if side == "left" else self._mul(*pairs[::-1])
+        edges = np.ones(moved.size, dtype=np.int8)
+        rows = np.broadcast_to(labels, moved.shape).ravel()
+        graph = csr_matrix((edges, (rows, moved.ravel())), shape=(self.order, self.order))
+        _, component = connected_components(graph, directed=True, connection="weak")
+        _, smallest = np.unique(component, return_index=True)  # smallest element per orbit
+        rank = np.empty(smallest.size, dtype=np.int64)
+        rank[np.argsort(smallest)] = np.arange(smallest.size)
+        result: Labels = rank[component]
+        return result
 
     def coset_decomposition(self, subgroup: Subgroup) -> tuple[Labels, Labels]:
         """For every ``g``, the pair ``(k, c)`` with ``g = k·c``, ``k ∈ K``, ``c`` a representative.
@@ -230,31 +280,59 @@ def _check_subgroup_of(subgroup: Subgroup, group: FiniteGroup) -> None:
         )
 
 
-def _greedy_generators(group: FiniteGroup, elements: Labels) -> Labels:
-    """A generating set of the subgroup ``elements``: nearest elements first, redundant skipped."""
+def _greedy_generators(
+    group: FiniteGroup, elements: Labels, member: npt.NDArray[np.bool_] | None = None
+) -> Labels:
+    """A generating set of the subgroup ``elements``: nearest elements first, redundant skipped.
+
+    Each new generator at least doubles the generated subgroup (Lagrange), so there are at
+    most ``log₂|K|`` of them and as many closures. With ``member`` (the set as a mask over
+    ``group``), a product that leaves the set raises ``ValueError``: ``elements`` is then
+    not a subgroup.
+    """
     dist = group.word_distance()[elements]
     gens: list[int] = []
-    generated = np.array([group.identity], dtype=np.int64)
+    generated = np.zeros(group.order, dtype=bool)
+    generated[group.identity] = True
+    count = 1
     for g in elements[np.lexsort((elements, dist))]:
-        if generated.size == elements.size:
+        if count == elements.size:
             break
-        if not np.isin(g, generated):
+        if not generated[g]:
             gens.append(int(g))
-            generated = _closure(group, np.asarray(gens, dtype=np.int64))
+            generated = _closure_mask(group, np.asarray(gens, dtype=np.int64), member)
+            count = int(np.count_nonzero(generated))
     return np.asarray(gens, dtype=np.int64)
 
 
-def _closure(group: FiniteGroup, generators: Labels) -> Labels:
-    """All products of ``generators`` (a finite group: positive words suffice)."""
+def _closure_mask(
+    group: FiniteGroup, generators: Labels, inside: npt.NDArray[np.bool_] | None = None
+) -> npt.NDArray[np.bool_]:
+    """All products of ``generators`` as a mask over ``group`` (positive words suffice).
+
+    With ``inside``, a product outside that set raises ``ValueError`` naming it.
+    """
     seen = np.zeros(group.order, dtype=bool)
     seen[group.identity] = True
     frontier = np.array([group.identity], dtype=np.int64)
     while frontier.size:
-        nxt = np.unique(group._mul(frontier[:, None], generators[None, :]))
+        products = group._mul(frontier[:, None], generators[None, :])
+        if inside is not None and not inside[products].all():
+            i, j = np.argwhere(~inside[products])[0]
+            raise ValueError(
+                f"not a subgroup of {group.name}: {frontier[i]}·{generators[j]} = "
+                f"{products[i, j]} is not in the set"
+            )
+        nxt = np.unique(products)
         nxt = nxt[~seen[nxt]]
         seen[nxt] = True
         frontier = nxt
-    return np.flatnonzero(seen).astype(np.int64)
+    return seen
+
+
+def _closure(group: FiniteGroup, generators: Labels) -> Labels:
+    """All products of ``generators`` (a finite group: positive words suffice)."""
+    return np.flatnonzero(_closure_mask(group, generators)).astype(np.int64)
 
 
 class Subgroup(FiniteGroup):

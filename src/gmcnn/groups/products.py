@@ -12,7 +12,7 @@ import itertools
 
 import numpy as np
 
-from gmcnn.groups.base import ArrayLike, FiniteGroup, Labels, Subgroup, as_labels
+from gmcnn.groups.base import ArrayLike, FiniteGroup, Labels, Subgroup, as_labels, brief
 
 
 class DirectProduct(FiniteGroup):
@@ -88,6 +88,11 @@ class DirectProduct(FiniteGroup):
             elif isinstance(k, Subgroup) and k.parent is f:
                 elems.append(k.elements)
                 locals_.append(k)
+            elif not isinstance(k, FiniteGroup):
+                raise TypeError(
+                    "product_subgroup takes one subgroup (or factor) per factor, got "
+                    f"{brief(k)} of type {type(k).__name__} for the factor {f.name}"
+                )
             else:
                 raise ValueError(f"{k!r} is not a subgroup of the factor {f.name}")
         grids = np.meshgrid(*elems, indexing="ij")
@@ -164,7 +169,10 @@ def direct_product(*groups: FiniteGroup) -> DirectProduct:
         raise ValueError("direct_product needs at least one group")
     for g in groups:
         if not isinstance(g, FiniteGroup):
-            raise ValueError(f"direct_product factors must be FiniteGroup, got {g!r}")
+            raise TypeError(
+                f"direct_product factors must be FiniteGroup, got {brief(g)} of type "
+                f"{type(g).__name__}"
+            )
     return _direct_product(tuple(groups))
 
 
@@ -176,14 +184,24 @@ def semidirect_product(
     Raises ``ValueError`` unless ``action`` is a homomorphism ``H → Aut(N)``: every row a
     permutation, every row an automorphism of ``N``, and ``φ(h₁h₂) = φ(h₁)∘φ(h₂)``.
     Automorphism and homomorphism are checked against generators, which suffices for finite
-    groups (every element is a positive word in them).
+    groups (every element is a positive word in them). Raises ``TypeError`` for groups that
+    are not :class:`FiniteGroup` and for an ``action`` that is not an integer array.
     """
-    act = np.asarray(action)
+    for what, g in (("normal", normal), ("acting", acting)):
+        if not isinstance(g, FiniteGroup):
+            raise TypeError(
+                f"semidirect_product: {what} must be a FiniteGroup, got {brief(g)} of type "
+                f"{type(g).__name__}"
+            )
+    try:
+        act = np.asarray(action)
+    except ValueError as error:  # ragged rows
+        raise TypeError(f"action must be an integer array of shape (|H|, |N|): {error}") from None
     expected = (acting.order, normal.order)
     if act.shape != expected:
         raise ValueError(f"action has shape {act.shape}; expected (|H|, |N|) = {expected}")
     if act.dtype.kind not in "iu":
-        raise ValueError(f"action must hold integer labels of N, got dtype {act.dtype}")
+        raise TypeError(f"action must hold integer labels of N, got dtype {act.dtype}")
     act = act.astype(np.int64)
     ident = np.arange(normal.order)
     for h in range(acting.order):

@@ -22,6 +22,7 @@ import torch
 from torch import Tensor, nn
 
 from gmcnn.groups import FiniteGroup, Labels, Subgroup, as_labels
+from gmcnn.groups.base import brief
 from gmcnn.nn import functional as F
 from gmcnn.nn.conv import ChannelMixing, check_channels, check_choice, check_group
 from gmcnn.nn.kernels import init_kernel_parameters, kernel_parameters, kernel_support
@@ -47,11 +48,9 @@ class CosetSpace:
     ) -> None:
         self.group = check_group(group)
         self.subgroup = check_subgroup(group, subgroup)
-        cosets = group.mul(group.labels[:, None], self.subgroup.elements[None, :])  # g·K
-        smallest = cosets.min(axis=1)
-        firsts = np.unique(smallest)
-        self.order = int(firsts.size)
-        self.coset_of: Labels = np.searchsorted(firsts, smallest).astype(np.int64)
+        # g·K for every g, in the order of the cosets' smallest elements (O(|G|), no |G|×|K|)
+        self.coset_of: Labels = group.left_coset_labels(self.subgroup)
+        self.order = int(self.coset_of.max()) + 1
         self.name = f"{group.name} / subgroup of order {self.subgroup.order}"
         if representatives is None:
             near = np.lexsort((group.labels, group.word_distance()))
@@ -62,10 +61,11 @@ class CosetSpace:
             if reps.shape != (self.order,) or not np.array_equal(
                 self.coset_of[reps], np.arange(self.order)
             ):
+                _, firsts = np.unique(self.coset_of, return_index=True)  # smallest elements
                 raise ValueError(
-                    f"representatives {reps.tolist()} must hold one element of each of the "
-                    f"{self.order} cosets of {self.name}, in coset order "
-                    f"(coset j is the one whose smallest element is {firsts.tolist()}[j])"
+                    f"representatives {brief(reps.tolist())} must hold one element of each of "
+                    f"the {self.order} cosets of {self.name}, in coset order (coset j is the one "
+                    f"whose smallest element is {brief(firsts.tolist())}[j])"
                 )
             self.representatives = reps
 
