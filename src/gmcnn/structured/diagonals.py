@@ -11,6 +11,7 @@ import numpy as np
 import numpy.typing as npt
 
 from gmcnn.groups import DirectProduct, FiniteGroup, Labels, SemidirectProduct, as_labels
+from gmcnn.groups.base import brief
 
 Array = npt.NDArray[np.float64]
 
@@ -27,9 +28,34 @@ def check_dense(G: FiniteGroup, what: str) -> None:
         )
 
 
+def check_numbers(arr_like: npt.ArrayLike, name: str) -> Array:
+    """``arr_like`` as a numeric array of finite values.
+
+    Raises ``TypeError`` for non-numeric input (strings, objects, ragged nesting) and
+    ``ValueError`` naming the first NaN or infinity (a rank or a distance of a matrix with
+    NaN has no meaning; LAPACK would fail with "SVD did not converge").
+    """
+    try:
+        arr = np.asarray(arr_like)
+    except ValueError as error:  # ragged nested sequences
+        raise TypeError(f"{name} must be a numeric array, got {brief(arr_like)}") from error
+    if arr.dtype.kind not in "biufc":
+        raise TypeError(f"{name} must be a numeric array, got dtype {arr.dtype}")
+    if arr.dtype.kind in "fc":
+        finite = np.isfinite(arr)
+        if not finite.all():
+            where = tuple(int(i) for i in np.argwhere(~finite)[0])
+            raise ValueError(
+                f"{name} has the non-finite value {arr[where]} at index {where}; expected "
+                "finite numbers"
+            )
+    return arr
+
+
 def check_square(G: FiniteGroup, M: npt.ArrayLike, name: str = "M") -> Array:
-    """``M`` as a float array of shape ``(…, N, N)``, or a ``ValueError`` naming its shape."""
-    arr = np.asarray(M)
+    """``M`` as an array of shape ``(…, N, N)`` of finite numbers; ``ValueError`` naming its
+    shape or a non-finite entry, ``TypeError`` for non-numeric input."""
+    arr = check_numbers(M, name)
     if arr.ndim < 2 or arr.shape[-2:] != (G.order, G.order):
         raise ValueError(
             f"{name} has shape {arr.shape}; expected (..., {G.order}, {G.order}) for {G.name}"
@@ -38,8 +64,9 @@ def check_square(G: FiniteGroup, M: npt.ArrayLike, name: str = "M") -> Array:
 
 
 def check_function(G: FiniteGroup, f: npt.ArrayLike, name: str) -> Array:
-    """``f`` as an array of shape ``(…, N)`` (a function on ``G``), or a ``ValueError``."""
-    arr = np.asarray(f)
+    """``f`` as an array of shape ``(…, N)`` of finite numbers (a function on ``G``), or a
+    ``ValueError`` naming its shape or a non-finite entry (``TypeError`` if not numeric)."""
+    arr = check_numbers(f, name)
     if arr.ndim < 1 or arr.shape[-1] != G.order:
         raise ValueError(
             f"{name} has shape {arr.shape}; expected (..., {G.order}) (a function on {G.name})"

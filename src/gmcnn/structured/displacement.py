@@ -15,7 +15,7 @@ import numpy.typing as npt
 
 from gmcnn.groups import FiniteGroup
 from gmcnn.structured.basis import to_diagonal_basis
-from gmcnn.structured.diagonals import Array
+from gmcnn.structured.diagonals import Array, check_numbers
 
 
 def _check_cycles(sigma: npt.NDArray[np.int64], N: int) -> None:
@@ -43,7 +43,9 @@ def cyclic_shifts(G: FiniteGroup, sigma: npt.ArrayLike | None = None) -> npt.NDA
     if sigma is None:
         return np.broadcast_to(np.roll(np.arange(N), -1), (N, N))
     arr = np.asarray(sigma)
-    if arr.shape not in ((N,), (N, N)) or arr.dtype.kind not in "iu":
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"sigma must hold integer labels of {G.name}, got dtype {arr.dtype}")
+    if arr.shape not in ((N,), (N, N)):
         raise ValueError(
             f"sigma has shape {arr.shape} and dtype {arr.dtype}; expected integer labels of "
             f"shape ({N},) (one cyclic permutation) or ({N}, {N}) (one per column, eq. 9)"
@@ -58,6 +60,17 @@ def displacement(G: FiniteGroup, M: npt.ArrayLike, sigma: npt.ArrayLike | None =
     V = to_diagonal_basis(G, M)
     shifts = cyclic_shifts(G, sigma).T  # shifts[g, h] = σ_h(g)
     return np.asarray(V - np.take_along_axis(V, np.broadcast_to(shifts, V.shape), axis=-2))
+
+
+def _check_tolerance(tol: float | None) -> float | None:
+    """``tol`` as a float: ``None``, or a finite non-negative real number."""
+    if tol is None:
+        return None
+    if isinstance(tol, bool) or not isinstance(tol, int | float | np.integer | np.floating):
+        raise TypeError(f"tol must be a non-negative real number or None, got {tol!r}")
+    if not np.isfinite(tol) or tol < 0:
+        raise ValueError(f"tol must be a finite non-negative number, got {tol!r}")
+    return float(tol)
 
 
 def _rounding_tolerance(D: Array, matrices: npt.NDArray[np.generic]) -> float:
@@ -79,7 +92,12 @@ def displacement_rank(
     sigma: npt.ArrayLike | None = None,
 ) -> int:
     """``DR(M) = rank D(M)`` (eq. 11): singular values of ``D(M)`` above ``tol`` are counted,
-    by default ``N · eps · ‖M‖_F`` (:func:`_rounding_tolerance`)."""
+    by default ``N · eps · ‖M‖_F`` (:func:`_rounding_tolerance`).
+
+    Raises ``ValueError`` for a matrix with NaN or infinite entries or of the wrong shape,
+    ``TypeError`` for non-numeric input.
+    """
+    tol = _check_tolerance(tol)
     D = displacement(G, M, sigma)
     if tol is None:
         tol = _rounding_tolerance(D, np.asarray(M)[None])
@@ -98,7 +116,10 @@ def displacement_dimension(
     and does not depend on the cyclic permutations chosen (MATH.md §5). Default ``tol``:
     ``max(|S|, N²) · eps · max ‖M‖_F`` (:func:`_rounding_tolerance`).
     """
-    stack = np.asarray(matrices if isinstance(matrices, np.ndarray) else list(matrices))
+    tol = _check_tolerance(tol)
+    stack = check_numbers(
+        matrices if isinstance(matrices, np.ndarray) else list(matrices), "matrices"
+    )
     if stack.ndim == 2:
         stack = stack[None]
     if stack.shape[0] == 0:
