@@ -9,6 +9,7 @@ one cyclic permutation ``σ_h`` per column. ``D(M) = 0`` iff ``M`` is a group ma
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import cast
 
 import numpy as np
 import numpy.typing as npt
@@ -117,9 +118,8 @@ def displacement_dimension(
     ``max(|S|, N²) · eps · max ‖M‖_F`` (:func:`_rounding_tolerance`).
     """
     tol = _check_tolerance(tol)
-    stack = check_numbers(
-        matrices if isinstance(matrices, np.ndarray) else list(matrices), "matrices"
-    )
+    listed = matrices if isinstance(matrices, np.ndarray) else list(matrices)
+    stack = check_numbers(cast(npt.ArrayLike, listed), "matrices")
     if stack.ndim == 2:
         stack = stack[None]
     if stack.shape[0] == 0:
