@@ -44,13 +44,15 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     if args.experiment is None:
         raise ValueError("give an EXPERIMENT (DATASET/METHOD); `gmcnn train --list` lists them")
-    config = load_config(args.experiment, args.overrides)
+    from gmcnn.experiments.budget import budget_overrides
+
+    overrides = budget_overrides(args.budget, args.overrides)  # --budget: trainer.max_minutes
+    config = load_config(args.experiment, overrides)
     if args.dry_run:
         print(format_description(dry_run(config)))
         return 0
-    run_dir = (
-        Path(args.run_dir) if args.run_dir else default_run_dir(args.experiment, args.overrides)
-    )
+    named = [*args.overrides, f"budget={args.budget}"] if args.budget else args.overrides
+    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.experiment, named)
     summary = train(config, run_dir, resume=args.resume, overwrite=args.overwrite)
     if summary is not None:
         from gmcnn.experiments.report import format_run
@@ -82,7 +84,7 @@ def _report(args: argparse.Namespace) -> int:
 def _compare_command(args: argparse.Namespace) -> list[str]:
     """The ``gmcnn compare …`` command line of ``args`` (recorded in compare.json and runs)."""
     command = ["gmcnn", "compare", args.experiment]
-    for option in ("methods", "levels", "output"):
+    for option in ("methods", "levels", "output", "budget"):
         if getattr(args, option):
             command += [f"--{option}", str(getattr(args, option))]
     command += [f"--{flag}" for flag in ("resume", "overwrite") if getattr(args, flag)]
@@ -107,7 +109,7 @@ def _compare(args: argparse.Namespace) -> int:
         return 0
     levels = parse_levels(args.levels)
     output = Path(args.output) if args.output else None
-    options = {"output": output, "levels": levels, "resume": args.resume}
+    options = {"output": output, "levels": levels, "resume": args.resume, "budget": args.budget}
     if args.dry_run:
         runs = plan(args.experiment, methods, args.overrides, overwrite=args.overwrite, **options)
         print(describe_plan(runs))
@@ -166,6 +168,12 @@ def register(subparsers: Any) -> None:
     train.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     train.add_argument("--run-dir", help="run folder (default runs/DATASET/METHOD[,overrides])")
     train.add_argument("--list", action="store_true", help="list the experiments and exit")
+    train.add_argument(
+        "--budget",
+        metavar="DURATION",
+        help="wall-clock training budget, e.g. 90s, 20m, 1h (trainer.max_minutes; --resume "
+        "continues with the remaining time); validation and test still run after it",
+    )
     train.set_defaults(func=_run(_train))
 
     evaluate = subparsers.add_parser(
@@ -235,6 +243,12 @@ def register(subparsers: Any) -> None:
         help="check the methods, overrides and run folders; print the plan, train nothing",
     )
     compare.add_argument("--list", action="store_true", help="list EXPERIMENT's methods")
+    compare.add_argument(
+        "--budget",
+        metavar="DURATION",
+        help="the same wall-clock training budget for every method, e.g. 90s, 20m, 1h "
+        "(trainer.max_epochs stays an upper bound; the table reports the epochs reached)",
+    )
     compare.set_defaults(func=_run(_compare))
 
     bench = subparsers.add_parser(

@@ -21,6 +21,11 @@ trains. A method that fails while training (a diverging loss, an error of its ow
 recorded as failed in its run folder and in the table, and the others still run.
 ``resume`` skips methods whose run folder holds a summary (completed or failed) and
 continues interrupted ones from their last checkpoint.
+
+``budget`` (``--budget 20m``) gives every method the same wall-clock training budget
+(:mod:`gmcnn.experiments.budget`: ``trainer.max_minutes`` for all); ``trainer.max_epochs``
+stays an upper bound, and ``compare.md`` says how many epochs each method reached and
+whether the budget stopped it.
 """
 
 from __future__ import annotations
@@ -33,6 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from gmcnn.experiments.budget import budget_overrides, budget_seconds, format_duration
 from gmcnn.experiments.config import (
     ConfigError,
     ExperimentConfig,
@@ -279,11 +285,17 @@ def plan(
     levels: Sequence[int] | None = None,
     resume: bool = False,
     overwrite: bool = False,
+    budget: str | None = None,
 ) -> list[PlannedRun]:
-    """Load and check every config and run folder of a comparison; train nothing."""
+    """Load and check every config and run folder of a comparison; train nothing.
+
+    ``budget`` (e.g. ``"20m"``) sets ``trainer.max_minutes`` for every method; a bad
+    duration, or a budget given twice, is a :class:`ConfigError`.
+    """
     if resume and overwrite:
         raise CompareError("choose either --resume or --overwrite, not both")
     dataset = dataset.rstrip("/")
+    overrides = budget_overrides(budget, overrides)
     chosen = select_methods(dataset, methods)
     shared, own = split_overrides(overrides, chosen)
     folder = output if output is not None else default_output(dataset)
@@ -383,9 +395,36 @@ def _one_line(summary: dict[str, Any]) -> str:
         elif "rmse" in metrics:
             parts.append(f"{split} rmse {metrics['rmse']:.4f}")
     parts.append(f"{summary.get('parameters', 0):,} parameters")
+    if summary.get("epochs") is not None:
+        spent = " (budget spent)" if summary.get("stopped_by_budget") else ""
+        parts.append(f"{summary['epochs']} epochs{spent}")
     if summary.get("seconds_per_epoch"):
         parts.append(f"{summary['seconds_per_epoch']:.2f} s/epoch")
     return ", ".join(parts)
+
+
+def _budget_lines(runs: Sequence[PlannedRun], summaries: Sequence[dict[str, Any]]) -> list[str]:
+    """The training budget and, per method, the epochs reached and what ended training."""
+    seconds = budget_seconds(runs[0].config.trainer.max_minutes) if runs else None
+    if seconds is None:
+        return []
+    lines = [
+        f"training budget: {format_duration(seconds)} of wall-clock time per method "
+        f"(trainer.max_minutes={runs[0].config.trainer.max_minutes:g}), at most "
+        f"{runs[0].config.trainer.max_epochs} epochs",
+        "",
+    ]
+    for run, summary in zip(runs, summaries, strict=True):
+        if summary.get("status") != "completed":
+            continue
+        if summary.get("stopped_by_budget"):
+            why = "budget spent"
+        elif summary.get("stopped_early"):
+            why = "early stopping"
+        else:
+            why = "max_epochs reached"
+        lines.append(f"- {run.label}: {summary.get('epochs')} epochs ({why})")
+    return lines
 
 
 def _markdown(
@@ -407,6 +446,9 @@ def _markdown(
     if levels:
         lines.append("levels: " + ", ".join(map(str, levels)))
     lines.append("overrides: " + (" ".join(f"`{o}`" for o in overrides) or "none"))
+    budget = _budget_lines(runs, summaries)
+    if budget:
+        lines += ["", *budget]
     lines += ["", report_table(summaries).rstrip("\n")]
     failures = [s for s in summaries if s.get("status") != "completed"]
     if failures:
@@ -428,12 +470,14 @@ def compare(
     overwrite: bool = False,
     argv: Sequence[str] | None = None,
     log: Callable[[str], object] | None = None,
+    budget: str | None = None,
 ) -> Comparison:
     """Train ``methods`` of ``dataset`` alike and write the comparison (module doc).
 
     ``overrides`` are ``key=value`` for every method or ``METHOD:key=value`` for one;
-    ``levels`` trains every method on each App. E equivariance-test set. ``log`` receives
-    one line per method as it starts and ends (default: print to stderr).
+    ``levels`` trains every method on each App. E equivariance-test set; ``budget`` (e.g.
+    ``"20m"``) is every method's wall-clock training budget. ``log`` receives one line per
+    method as it starts and ends (default: print to stderr).
     """
     say = log or (lambda line: print(line, file=sys.stderr, flush=True))
     runs = plan(
@@ -444,6 +488,7 @@ def compare(
         levels=levels,
         resume=resume,
         overwrite=overwrite,
+        budget=budget,
     )
     folder = output if output is not None else default_output(dataset)
     command = shlex.join(argv if argv is not None else ["gmcnn", "compare", dataset])
@@ -452,6 +497,8 @@ def compare(
         "methods": list(dict.fromkeys(r.method for r in runs)),
         "levels": list(levels) if levels else None,
         "overrides": list(overrides),
+        "budget": budget,
+        "budget_seconds": budget_seconds(runs[0].config.trainer.max_minutes) if runs else None,
         "command": command,
         "runs": [{"method": r.method, "level": r.level, "run_dir": str(r.run_dir)} for r in runs],
     }

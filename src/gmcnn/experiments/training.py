@@ -299,6 +299,7 @@ def _fit(
     import lightning.pytorch as pl
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
+    from gmcnn.experiments.budget import budget_summary
     from gmcnn.experiments.callbacks import AtomicCheckpointIO, EpochLines, EpochTimer
     from gmcnn.experiments.tasks import NonFiniteLossError, make_task
 
@@ -367,8 +368,11 @@ def _fit(
         "status": "completed",
         "run_dir": str(run.path),
         "command": list(argv) if argv is not None else sys.argv,
-        "epochs": trainer.current_epoch,
+        # Epochs begun: the checkpoint resumed from was written in epoch ``resume_epoch``
+        # (counted even when a spent --budget stops the resumed run before it trains).
+        "epochs": max(trainer.current_epoch, -1 if resume_epoch is None else resume_epoch + 1),
         "stopped_early": stopper.stopped_epoch > 0,
+        **budget_summary(trainer, config.trainer.max_minutes),  # --budget (budget.py)
         "world_size": trainer.world_size,
         "seconds_per_epoch": sum(timer.seconds) / len(timer.seconds) if timer.seconds else None,
         "train_seconds": time.time() - started,
