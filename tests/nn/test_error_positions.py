@@ -7,6 +7,7 @@ the identity (label 0) is the image's *corner*, which is black on MNIST.
 from __future__ import annotations
 
 import itertools
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -178,3 +179,47 @@ def test_on_mnist_the_first_layers_error_term_sees_the_digit_only_with_centre_po
     assert torch.all(terms["identity"] == 0)  # the corner pixels are black
     # nearly every digit reaches the 44 pixels around the centre (a hollow 0 may not)
     assert float((terms["centre"] > 0).float().mean()) > 0.9
+
+
+def test_the_config_key_model_error_positions() -> None:
+    from gmcnn.experiments.config import load_config
+    from gmcnn.models import InputSpec, build_model
+
+    images = InputSpec("classification", 1, (28, 28), 10)
+    for rule, first in (("identity", [0, 1, 27]), ("centre", [406, 378, 405])):
+        config = load_config("rot-mnist/gm-n1-pe", [f"model.error_positions={rule}"])
+        model = build_model(config.model.name, images, **config.model.options)
+        assert model.blocks[0].conv.error_positions[:3].tolist() == first  # type: ignore[union-attr]
+    config = load_config("rot-mnist/gm-n1-pe", ["model.error_positions=corner"])
+    with pytest.raises(ValueError, match="got 'corner'"):
+        build_model(config.model.name, images, **config.model.options)
+
+
+def test_a_training_checkpoint_without_positions_loads_with_the_identity_rule(
+    tmp_path: Path,
+) -> None:
+    from gmcnn.experiments.training import load_weights
+
+    def model(rule: str | None) -> GMCNNClassifier:
+        torch.manual_seed(0)
+        return GMCNNClassifier(
+            IMAGE,
+            1,
+            10,
+            channels=(3, 4),
+            radius=1,
+            relaxation="error_addition",
+            pool_after=(0,),
+            error_positions=rule,  # type: ignore[arg-type]
+        )
+
+    old = model("identity")
+    for name, p in old.named_parameters():
+        if "error_weight" in name:
+            torch.nn.init.normal_(p)
+    weights = {f"model.{k}": v for k, v in old.state_dict().items() if "error_positions" not in k}
+    torch.save({"state_dict": weights, "epoch": 3}, tmp_path / "old.ckpt")
+    new = model(None)
+    load_weights(new, tmp_path / "old.ckpt")
+    x = torch.rand(2, 1, 28, 28)
+    torch.testing.assert_close(new.eval()(x), old.eval()(x))
