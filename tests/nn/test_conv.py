@@ -346,7 +346,7 @@ def test_bad_construction_is_a_value_error(kwargs: dict[str, object], message: s
 def test_bad_channels_groups_and_paths() -> None:
     with pytest.raises(ValueError, match="in_channels must be a positive integer, got 0"):
         GMConv(cyclic(4), 0, 1, radius=1)
-    with pytest.raises(ValueError, match=r"group must be a gmcnn\.groups\.FiniteGroup"):
+    with pytest.raises(TypeError, match=r"group must be a gmcnn\.groups\.FiniteGroup"):
         GMConv("C4", 1, 1, radius=1)  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="implementation='conv' needs a block-and-grid form"):
         GMConv(symmetric(4), 1, 1, radius=1, implementation="conv")

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from gmcnn.groups import FiniteGroup
+from gmcnn.groups import FiniteGroup, check_integer
 from gmcnn.models.axes import pooled_groups
 from gmcnn.models.layers import (
     ChannelProjection,
@@ -28,8 +28,9 @@ from gmcnn.models.layers import (
     norm_prelu_residual_max,
 )
 from gmcnn.nn import GMConv, GMPool
-from gmcnn.nn.conv import ChannelMixing, Relaxation
+from gmcnn.nn.conv import ChannelMixing, Relaxation, check_group
 from gmcnn.nn.relaxation import PositionRule, check_position_rule
+from gmcnn.nn.signals import check_input
 
 
 class GMBlock(nn.Module):
@@ -53,10 +54,28 @@ class GMBlock(nn.Module):
 
 
 def _check_counts(name: str, values: Sequence[int]) -> list[int]:
-    counts = list(values)
-    if not counts or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in counts):
+    """A non-empty list of positive channel counts (``TypeError`` for non-integers)."""
+    if isinstance(values, str | bytes) or not isinstance(values, Sequence):
+        raise TypeError(
+            f"{name} must be a non-empty list of positive integers, got {values!r} of type "
+            f"{type(values).__name__}"
+        )
+    if not values:
         raise ValueError(f"{name} must be a non-empty list of positive integers, got {values!r}")
-    return counts
+    return [check_integer(c, f"each entry of {name}", 1) for c in values]
+
+
+def check_block_indices(pool_after: Sequence[int], blocks: int) -> set[int]:
+    """The block indices of ``pool_after`` (``TypeError`` for non-integers such as ``True``)."""
+    if isinstance(pool_after, str | bytes) or not isinstance(pool_after, Sequence):
+        raise TypeError(
+            f"pool_after must be a list of block indices, got {pool_after!r} of type "
+            f"{type(pool_after).__name__}"
+        )
+    pools = {check_integer(i, "each entry of pool_after") for i in pool_after}
+    if any(i >= blocks for i in pools):
+        raise ValueError(f"pool_after {list(pool_after)} names blocks outside 0 … {blocks - 1}")
+    return pools
 
 
 class GMCNNClassifier(nn.Module):
@@ -101,15 +120,14 @@ class GMCNNClassifier(nn.Module):
         error_positions: PositionRule | None = None,
     ) -> None:
         super().__init__()
+        group = check_group(group)
         widths = _check_counts("channels", channels)
+        in_channels = check_integer(in_channels, "in_channels", 1)
+        num_classes = check_integer(num_classes, "num_classes", 1)
         check_position_rule(error_positions, relaxation)
         if pool_mode not in ("max", "mean"):
             raise ValueError(f"pool_mode must be 'max' or 'mean', got {pool_mode!r}")
-        pools = sorted(set(pool_after))
-        if any(not 0 <= i < len(widths) for i in pools):
-            raise ValueError(
-                f"pool_after {list(pool_after)} names blocks outside 0 … {len(widths) - 1}"
-            )
+        pools = sorted(check_block_indices(pool_after, len(widths)))
         self.symmetry_group = group
         self.act = nn.PReLU()
         self.blocks = nn.ModuleList()
@@ -147,6 +165,7 @@ class GMCNNClassifier(nn.Module):
         return x
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input(x, "GMCNNClassifier", self.head.weight.dtype)
         blocks = cast(list[GMBlock], list(self.blocks))
         last = len(blocks) - 1
         if str(last) in self.pools:

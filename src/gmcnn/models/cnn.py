@@ -11,13 +11,15 @@ from collections.abc import Sequence
 
 from torch import Tensor, nn
 
-from gmcnn.models.classifier import _check_counts
+from gmcnn.groups import check_integer
+from gmcnn.models.classifier import _check_counts, check_block_indices
 from gmcnn.models.layers import (
     ChannelProjection,
     GlobalMaxPool,
     SignalLayerNorm,
     norm_prelu_residual,
 )
+from gmcnn.nn.signals import check_input
 
 
 class ConvBlock(nn.Module):
@@ -58,17 +60,12 @@ class CNNClassifier(nn.Module):
     ) -> None:
         super().__init__()
         widths = _check_counts("channels", channels)
-        if (
-            isinstance(kernel_size, bool)
-            or not isinstance(kernel_size, int)
-            or kernel_size % 2 == 0
-        ):
+        in_channels = check_integer(in_channels, "in_channels", 1)
+        num_classes = check_integer(num_classes, "num_classes", 1)
+        if check_integer(kernel_size, "kernel_size", 1) % 2 == 0:
             raise ValueError(f"kernel_size must be an odd positive integer, got {kernel_size!r}")
-        pools = set(pool_after)
-        if any(not 0 <= i < len(widths) for i in pools):
-            raise ValueError(
-                f"pool_after {list(pool_after)} names blocks outside 0 … {len(widths) - 1}"
-            )
+        pools = check_block_indices(pool_after, len(widths))
+        self.in_channels = in_channels
         self.act = nn.PReLU()
         layers: list[nn.Module] = []
         width = in_channels
@@ -82,4 +79,10 @@ class CNNClassifier(nn.Module):
         self.head = nn.Linear(width, num_classes)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input(x, "CNNClassifier", self.head.weight.dtype)
+        if x.dim() != 4 or x.shape[1] != self.in_channels:
+            raise ValueError(
+                f"CNNClassifier got an input of shape {tuple(x.shape)}; expected "
+                f"(batch, {self.in_channels}, height, width)"
+            )
         return self.head(self.head_pool(self.body(x)))  # type: ignore[no-any-return]

@@ -20,6 +20,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from gmcnn.groups import check_integer
+from gmcnn.nn.functional import exporting
+from gmcnn.nn.signals import check_input
+
 
 class SignalLayerNorm(nn.Module):
     """LayerNorm over channels and positions, without learnable parameters (App. A.2).
@@ -58,7 +62,8 @@ class ChannelProjection(nn.Module):
 
     def __init__(self, in_channels: int, out_channels: int, bias: bool = True) -> None:
         super().__init__()
-        self.in_channels, self.out_channels = in_channels, out_channels
+        self.in_channels = check_integer(in_channels, "in_channels", 1)
+        self.out_channels = check_integer(out_channels, "out_channels", 1)
         self.weight = nn.Parameter(torch.empty(out_channels, in_channels, 1))
         self.bias = nn.Parameter(torch.empty(out_channels)) if bias else None
         self.reset_parameters()
@@ -71,6 +76,7 @@ class ChannelProjection(nn.Module):
             nn.init.uniform_(self.bias, -bound, bound)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input(x, "ChannelProjection", self.weight.dtype)
         if x.dim() < 3 or x.shape[1] != self.in_channels:
             raise ValueError(
                 f"ChannelProjection got shape {tuple(x.shape)}; expected (batch, "
@@ -122,18 +128,18 @@ class NormPReLUResidual(torch.autograd.Function):
         z = z.contiguous()
         u, mean, rstd = torch.native_layer_norm(z, z.shape[1:], None, None, eps)
         y = F.leaky_relu(u, a)
-        batch = z.shape[0]
+        batch, positions = z.shape[0], math.prod(z.shape[2:])  # sizes spelled out: B may be 0
         augmented = None
         if proj_weight is None:
             y.add_(x)
         else:  # y += [W | b] @ [x ; 1]: the bias is one more input channel that is 1
-            flat = x.reshape(batch, x.shape[1], -1)
+            flat = x.reshape(batch, x.shape[1], positions)
             weight = proj_weight.reshape(proj_weight.shape[0], -1)
             if proj_bias is not None:
                 flat = torch.cat([flat, flat.new_ones(batch, 1, flat.shape[2])], dim=1)
                 weight = torch.cat([weight, proj_bias[:, None]], dim=1)
             augmented = flat
-            y.view(batch, y.shape[1], -1).baddbmm_(weight.expand(batch, -1, -1), flat)
+            y.view(batch, y.shape[1], positions).baddbmm_(weight.expand(batch, -1, -1), flat)
         ctx.a = a
         ctx.has_projection = proj_weight is not None
         ctx.x_shape = x.shape
@@ -160,7 +166,7 @@ class NormPReLUResidual(torch.autograd.Function):
         if not ctx.has_projection:
             grad_x = grad_y if needs_x else None
         else:
-            gy = grad_y.view(batch, channels, -1)
+            gy = grad_y.view(batch, channels, math.prod(grad_y.shape[2:]))
             if needs_x:
                 w_t = proj_weight.reshape(proj_weight.shape[0], -1).t().expand(batch, -1, -1)
                 grad_x = torch.bmm(w_t, gy).view(ctx.x_shape)
@@ -259,7 +265,15 @@ TailArgs = tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None, float]
 def _fusable_tail(
     z: Tensor, x: Tensor, norm: nn.Module, act: nn.Module, residual: nn.Module
 ) -> TailArgs | None:
-    """The arguments of the fused tail, or ``None`` when the modules must run one by one."""
+    """The arguments of the fused tail, or ``None`` when the modules must run one by one.
+
+    They run one by one (plain tensor operations) under ``torch.compile``, which fuses them
+    itself and cannot trace the eager function's ``float`` of the slope in a training graph,
+    and under ``torch.jit.trace`` and ``torch.export``, which cannot keep a custom autograd
+    function.
+    """
+    if torch.compiler.is_compiling() or exporting():
+        return None
     projection = residual if isinstance(residual, ChannelProjection) else None
     fusable = (
         type(norm) is SignalLayerNorm

@@ -16,11 +16,12 @@ from typing import cast
 import torch
 from torch import Tensor, nn
 
-from gmcnn.groups import FiniteGroup
+from gmcnn.groups import FiniteGroup, check_integer
 from gmcnn.models.layers import ChannelProjection
 from gmcnn.nn import GMConv
-from gmcnn.nn.conv import ChannelMixing, Relaxation
+from gmcnn.nn.conv import ChannelMixing, Relaxation, check_group
 from gmcnn.nn.relaxation import PositionRule, check_position_rule
+from gmcnn.nn.signals import check_input
 
 
 class GMCNNRegressor(nn.Module):
@@ -57,9 +58,12 @@ class GMCNNRegressor(nn.Module):
         error_positions: PositionRule | None = None,
     ) -> None:
         super().__init__()
+        group = check_group(group)
         check_position_rule(error_positions, relaxation)
-        if isinstance(layers, bool) or not isinstance(layers, int) or layers < 1:
-            raise ValueError(f"layers must be a positive integer, got {layers!r}")
+        layers = check_integer(layers, "layers", 1)
+        in_channels = check_integer(in_channels, "in_channels", 1)
+        out_channels = check_integer(out_channels, "out_channels", 1)
+        hidden_channels = check_integer(hidden_channels, "hidden_channels", 1)
         self.symmetry_group = group
         self.symmetry_elements = group.labels
         self.lift = ChannelProjection(in_channels, hidden_channels)
@@ -80,6 +84,7 @@ class GMCNNRegressor(nn.Module):
         self.head = ChannelProjection(hidden_channels, out_channels)
 
     def forward(self, x: Tensor) -> Tensor:
+        check_input(x, "GMCNNRegressor", self.head.weight.dtype)
         residual = self.lift(x)
         for conv, act in zip(self.convs, self.acts, strict=True):
             x = act(conv(x)) + residual

@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import numpy as np
 import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
-from gmcnn.groups import FiniteGroup, Labels
+from gmcnn.groups import FiniteGroup, Labels, check_integer
+from gmcnn.groups.base import brief
 from gmcnn.nn import functional as F
 from gmcnn.nn.circulant import MAX_GRID_AXES, GridSpec, grid_form, plan_circulant
 from gmcnn.nn.fourier import (
@@ -24,11 +24,13 @@ from gmcnn.nn.fourier import (
     stencil_cost,
 )
 from gmcnn.nn.kernels import (
+    gather_indices,
     init_kernel_parameters,
     kernel_parameters,
     kernel_support,
+    load_labels,
+    set_index,
     source_index,
-    target_index,
 )
 from gmcnn.nn.relaxation import (
     ErrorPositions,
@@ -37,7 +39,7 @@ from gmcnn.nn.relaxation import (
     squared_distances,
 )
 from gmcnn.nn.relaxation import error_positions as error_positions_of
-from gmcnn.nn.signals import SignalLayout
+from gmcnn.nn.signals import SignalLayout, check_input
 from gmcnn.structured import MAX_DENSE_ORDER
 
 ChannelMixing = Literal["full", "shared"]
@@ -49,15 +51,18 @@ MAX_DENSE_ENTRIES = 1 << 26
 
 
 def check_group(group: object) -> FiniteGroup:
+    """``group``, or a ``TypeError`` unless it is a :class:`~gmcnn.groups.FiniteGroup`."""
     if not isinstance(group, FiniteGroup):
-        raise ValueError(f"group must be a gmcnn.groups.FiniteGroup, got {group!r}")
+        raise TypeError(
+            f"group must be a gmcnn.groups.FiniteGroup, got {brief(group)} of type "
+            f"{type(group).__name__}"
+        )
     return group
 
 
 def check_channels(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
+    """A channel count: ``TypeError`` unless an integer (not ``bool``), ``ValueError`` if < 1."""
+    return check_integer(value, name, 1)
 
 
 def check_choice(name: str, value: object, choices: tuple[object, ...]) -> None:
@@ -162,30 +167,7 @@ class GMConv(nn.Module):
         self.kernel_size = int(elements.size)
         self.register_buffer("kernel_elements", torch.tensor(elements, device=device))
 
-        path = _choose_path(
-            group, elements, implementation, channel_mixing, self.in_channels, self.out_channels
-        )
-        self.implementation: Literal["conv", "fft", "gather"] = path.name
-        self.spec = path.spec
-        # source[k] = (g ↦ g·k⁻¹) and target[k] = (h ↦ h·k), one row per kernel element.
-        gather = path.name == "gather"
-        index = {
-            "taps": path.taps,
-            "members": path.members,
-            "turns": path.turns,
-            "layout": path.layout,
-            "position": path.position,
-            "source": source_index(group, elements).T.copy() if gather else None,
-            "target": target_index(group, elements).T.copy() if gather else None,
-        }
-        # Derived from the group and the kernel elements, so left out of the state dict: a
-        # checkpoint loads whichever path the layer takes.
-        for name, array in index.items():
-            self.register_buffer(
-                name,
-                None if array is None else torch.tensor(array, device=device),
-                persistent=False,
-            )
+        self._set_path(elements, implementation, device)
 
         def parameter(*size: int) -> nn.Parameter:
             return nn.Parameter(torch.empty(size, device=device, dtype=dtype))
@@ -218,6 +200,41 @@ class GMConv(nn.Module):
             )
         self.reset_parameters()
 
+    def _set_path(
+        self, elements: Labels, implementation: Implementation, device: torch.device | str | None
+    ) -> None:
+        """Choose the path for ``elements`` and register its index arrays as buffers.
+
+        They are derived from the group and the kernel elements, so they are left out of
+        the state dict: a checkpoint loads whichever path the layer takes, and loading other
+        ``kernel_elements`` rebuilds them (:meth:`_load_from_state_dict`).
+        """
+        path = _choose_path(
+            self.group,
+            elements,
+            implementation,
+            self.channel_mixing,
+            self.in_channels,
+            self.out_channels,
+        )
+        self.implementation: Literal["conv", "fft", "gather"] = path.name
+        self.spec = path.spec
+        # source[k] = (g ↦ g·k⁻¹) and target[k] = (h ↦ h·k), one row per kernel element.
+        source, target = (
+            gather_indices(self.group, elements) if path.name == "gather" else (None, None)
+        )
+        index = {
+            "taps": path.taps,
+            "members": path.members,
+            "turns": path.turns,
+            "layout": path.layout,
+            "position": path.position,
+            "source": source,
+            "target": target,
+        }
+        for name, array in index.items():
+            set_index(self, name, array, device)
+
     def _set_error_positions(self, positions: Labels) -> None:
         """Error addition at ``positions`` (checked labels, one per output channel).
 
@@ -242,6 +259,12 @@ class GMConv(nn.Module):
         unexpected_keys: list[str],
         error_msgs: list[str],
     ) -> None:
+        # The kernel elements travel with the weights: other labels of the same count are
+        # computed with (the index arrays are rebuilt on the layer's path), invalid ones are
+        # an error of load_state_dict.
+        load_labels(
+            self, "kernel_elements", state_dict, prefix, error_msgs, self._set_kernel_elements
+        )
         # Error positions travel with the weights: a checkpoint's positions replace the
         # layer's; a checkpoint saved before they were stored used the identity rule.
         key = prefix + "error_positions"
@@ -260,6 +283,17 @@ class GMConv(nn.Module):
         super()._load_from_state_dict(
             state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
         )
+
+    def _set_kernel_elements(self, labels: npt.NDArray[Any]) -> None:
+        """Compute with the kernel elements ``labels`` (as many as now; checked): the buffer
+        and every index array derived from it, on the layer's current path."""
+        elements = kernel_support(self.group, None, labels)
+        device = self.kernel_elements.device
+        self._set_path(elements, self.implementation, device)
+        with torch.no_grad():
+            self.kernel_elements.copy_(torch.from_numpy(elements))
+        if self.error_weight is not None:
+            self._set_error_positions(self.error_positions.cpu().numpy())
 
     def reset_parameters(self) -> None:
         """``U(±1/√fan_in)`` for ``weight`` and ``bias`` (``fan_in = in_channels · K``, the
@@ -289,11 +323,17 @@ class GMConv(nn.Module):
         return F.group_conv(x, weight, self.source, self.target, bias)
 
     def forward(self, input: Tensor) -> Tensor:
+        check_input(input, "GMConv", self.weight.dtype)
         device = input.device.type
         if torch.is_autocast_enabled(device):
             # Mixed precision: the index kernels mix dtypes badly, and a group convolution
             # sums K·C products per output, so the layer runs in float32.
             with torch.autocast(device, enabled=False):
+                if self.weight.dtype != torch.float32:
+                    raise TypeError(
+                        f"GMConv runs in float32 under autocast; its parameters are "
+                        f"{self.weight.dtype} (convert the layer with .float())"
+                    )
                 return self._forward(input.float())
         return self._forward(input)
 
@@ -406,8 +446,7 @@ class GMConv(nn.Module):
 
 
 def _check_relaxation(rank: object, relaxation: object) -> tuple[int, Relaxation | None]:
-    if isinstance(rank, bool) or not isinstance(rank, int | np.integer) or rank < 0:
-        raise ValueError(f"rank must be a non-negative integer, got {rank!r}")
+    rank = check_integer(rank, "rank")
     check_choice("relaxation", relaxation, (None, "low_rank", "error_addition", "output_scaling"))
     if relaxation is None:
         return int(rank), "low_rank" if rank > 0 else None

@@ -231,6 +231,30 @@ def _half_spectrum_weights(spec: FourierSpec, device: torch.device, dtype: torch
     return (c / math.prod(spec.shape)).repeat(rows)
 
 
+def fourier_conv(
+    x: Tensor, spectrum: Tensor, bias: Tensor | None, spec: FourierSpec
+) -> tuple[Tensor, Tensor]:
+    """``irfftn(x̂ ŵ + b·|grid|·δ_{f=0})`` as plain tensor operations, and ``x̂`` (``(F, B, |T|·C)``).
+
+    The forward pass of :class:`FourierConv`; called directly (autograd through it) where a
+    custom autograd function cannot go (``torch.jit.trace``, ``torch.export``). An empty
+    batch gives an empty output (the FFT libraries refuse empty transforms).
+    """
+    batch = x.shape[0]
+    out_channels = spectrum.shape[1] * spectrum.shape[4]  # |T|·O
+    if batch == 0:
+        empty = x.new_zeros(spec.frequencies, 0, x.shape[1], dtype=spectrum.dtype)
+        return x.new_zeros(0, out_channels, *spec.shape), empty
+    dims = tuple(range(2, x.dim()))
+    X = _frequency_major(torch.fft.rfftn(x, dim=dims), spec.frequencies)  # (F, B, T·C)
+    Y = _mix(X, spectrum, spec.routes)  # (F, B, T, O)
+    if bias is not None:
+        Y[0].add_(bias * math.prod(spec.shape))
+    Y = Y.view(spec.frequencies, batch, -1)
+    y: Tensor = torch.fft.irfftn(_batch_major(Y, spec.spectrum), s=spec.shape, dim=dims)
+    return y, X
+
+
 class FourierConv(torch.autograd.Function):
     """``y = irfftn(x̂ ŵ + b·|grid|·δ_{f=0})`` with ``x̂ = rfftn(x)`` (module doc), exact.
 
@@ -253,23 +277,20 @@ class FourierConv(torch.autograd.Function):
     def forward(
         ctx: Any, x: Tensor, spectrum: Tensor, bias: Tensor | None, spec: FourierSpec
     ) -> Tensor:
-        batch = x.shape[0]
-        dims = tuple(range(2, x.dim()))
-        X = _frequency_major(torch.fft.rfftn(x, dim=dims), spec.frequencies)  # (F, B, T·C)
-        Y = _mix(X, spectrum, spec.routes)  # (F, B, T, O)
-        if bias is not None:
-            Y[0].add_(bias * math.prod(spec.shape))
+        y, X = fourier_conv(x, spectrum, bias, spec)
         ctx.save_for_backward(X, spectrum)
         ctx.spec = spec
         ctx.has_bias = bias is not None
-        Y = Y.view(spec.frequencies, batch, -1)
-        y: Tensor = torch.fft.irfftn(_batch_major(Y, spec.spectrum), s=spec.shape, dim=dims)
         return y
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         X, spectrum = ctx.saved_tensors
         spec: FourierSpec = ctx.spec
+        if grad.shape[0] == 0:  # an empty batch: no FFT (the libraries refuse empty ones)
+            empty_x = grad.new_zeros(0, X.shape[2], *spec.shape)
+            zero_bias = grad.new_zeros(spectrum.shape[4]) if ctx.has_bias else None
+            return empty_x, torch.zeros_like(spectrum), zero_bias, None
         dims = tuple(range(2, grad.dim()))
         G = _frequency_major(torch.fft.rfftn(grad, dim=dims), spec.frequencies)  # (F, B, T·O)
         grad_x = grad_spectrum = grad_bias = None

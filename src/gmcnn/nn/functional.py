@@ -4,6 +4,12 @@ Signals are tensors ``(batch, channels, N)``: channel ``i`` is a function ``f_i`
 ``N`` labelled points (a group, a subgroup, a coset space or a window). Index arrays are
 ``int64`` tensors built once by the modules in :mod:`gmcnn.nn` and passed in here, so these
 functions do no group theory and run unchanged on any device and under ``torch.compile``.
+
+The fast paths use custom autograd functions (they save less for the backward pass). Those
+are Python code that ``torch.jit.trace`` cannot save and ``torch.export`` cannot capture, so
+under either (:func:`exporting`) the same computation runs as plain tensor operations, with
+autograd's own backward pass. Half-precision inputs (``float16``, ``bfloat16``) run the
+Fourier path in ``float32`` (no half-precision FFT on CPU) and return the input's dtype.
 """
 
 from __future__ import annotations
@@ -15,12 +21,22 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gmcnn.nn.circulant import GridSpec
-from gmcnn.nn.fourier import FourierConv, FourierSpec, kernel_spectrum
+from gmcnn.nn.fourier import FourierConv, FourierSpec, fourier_conv, kernel_spectrum
 from gmcnn.nn.gather import GatherGroupConv, GatherSingleChannelConv
 
 PoolMode = Literal["max", "mean"]
 
 _CONV = {1: F.conv1d, 2: F.conv2d, 3: F.conv3d}
+
+# Dtypes that the Fourier path computes in float32.
+_HALF = (torch.float16, torch.bfloat16)
+
+
+def exporting() -> bool:
+    """Whether the layers should run as plain tensor operations: under ``torch.jit.trace``
+    or ``torch.export``, which cannot keep the custom autograd functions of the fast paths."""
+    tracing: bool = torch.jit.is_tracing()  # type: ignore[attr-defined,no-untyped-call]
+    return tracing or torch.compiler.is_exporting()
 
 
 class _Relabel(torch.autograd.Function):
@@ -44,6 +60,8 @@ class _Relabel(torch.autograd.Function):
 
 def relabel(input: Tensor, index: Tensor, inverse: Tensor) -> Tensor:
     """``input[:, :, index]`` for a permutation ``index`` of the last axis (inverse given)."""
+    if exporting():
+        return input[:, :, index]
     out: Tensor = _Relabel.apply(input, index, inverse)  # type: ignore[no-untyped-call]
     return out
 
@@ -65,12 +83,18 @@ def group_conv(
     Returns ``(B, O, N)``. Memory: a few activations, never ``K`` copies (see
     :mod:`gmcnn.nn.gather`; one input channel takes the single-channel function).
     """
+    plain = exporting()  # the functions' forward passes as plain operations (autograd's backward)
     if input.shape[1] == 1:
+        if plain:
+            return GatherSingleChannelConv.forward(input, weight, bias, source, target)[0]
         single, _ = GatherSingleChannelConv.apply(  # type: ignore[no-untyped-call]
             input, weight, bias, source, target
         )
         return single  # type: ignore[no-any-return]
-    y: Tensor = GatherGroupConv.apply(input, weight, source, target)  # type: ignore[no-untyped-call]
+    if plain:
+        y = GatherGroupConv.forward(input, weight, source, target)
+    else:
+        y = GatherGroupConv.apply(input, weight, source, target)  # type: ignore[no-untyped-call]
     return y if bias is None else y + bias[:, None]
 
 
@@ -137,16 +161,31 @@ def fourier_group_conv(
         spec: the static sizes (blocks, grid shape, phase period, routes).
         layout, position: ``(N,)`` int64 permutations, or ``None`` for the identity.
     """
+    if input.dtype in _HALF:  # no half-precision FFT on CPU: compute in float32
+        wide = fourier_group_conv(
+            input.float(),
+            weight.float(),
+            members,
+            turns,
+            spec,
+            layout,
+            position,
+            None if bias is None else bias.float(),
+        )
+        return wide.to(input.dtype)
     batch, channels, size = input.shape
     out_channels, blocks = weight.shape[0], spec.blocks
     x = input if layout is None or position is None else relabel(input, layout, position)
     if blocks > 1:  # channels (c, t) -> (t, c): blocks outer
-        x = x.view(batch, channels, blocks, -1).transpose(1, 2)
+        x = x.view(batch, channels, blocks, size // blocks).transpose(1, 2)
     x = x.reshape(batch, blocks * channels, *spec.shape)
     spectrum = kernel_spectrum(weight, members, turns, spec)
-    y: Tensor = FourierConv.apply(x, spectrum, bias, spec)  # type: ignore[no-untyped-call]
+    if exporting():
+        y = fourier_conv(x, spectrum, bias, spec)[0]
+    else:
+        y = FourierConv.apply(x, spectrum, bias, spec)  # type: ignore[no-untyped-call]
     if blocks > 1:  # (h, o) -> (o, h)
-        y = y.view(batch, blocks, out_channels, -1).transpose(1, 2)
+        y = y.view(batch, blocks, out_channels, size // blocks).transpose(1, 2)
     y = y.reshape(batch, out_channels, size)
     return y if layout is None or position is None else relabel(y, position, layout)
 

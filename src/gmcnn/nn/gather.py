@@ -52,7 +52,9 @@ def gather_matmul(x: Tensor, index: Tensor, weight: Tensor) -> Tensor:
         step = _chunk(channels, kernel_size)
         for start in range(0, kernel_size, step):
             stop = min(start + step, kernel_size)
-            gathered = x[:, _rows(index, start, stop)].reshape(batch * rows, -1)
+            gathered = x[:, _rows(index, start, stop)].reshape(
+                batch * rows, (stop - start) * channels
+            )
             out.addmm_(gathered, weight[start:stop].reshape(-1, out_channels))
         return out.view(batch, rows, out_channels)
     step = _chunk(out_channels, kernel_size)
@@ -75,7 +77,7 @@ def gather_weight_grad(x: Tensor, index: Tensor, grad: Tensor) -> Tensor:
     parts = []
     for start in range(0, kernel_size, step):
         stop = min(start + step, kernel_size)
-        gathered = x[:, _rows(index, start, stop)].reshape(batch * rows, -1)
+        gathered = x[:, _rows(index, start, stop)].reshape(batch * rows, (stop - start) * channels)
         parts.append((gathered.t() @ grad2d).view(stop - start, channels, grad.shape[2]))
     return torch.cat(parts)
 

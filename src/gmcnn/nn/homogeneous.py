@@ -16,6 +16,8 @@ the result does not depend on the representatives.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -25,8 +27,16 @@ from gmcnn.groups import FiniteGroup, Labels, Subgroup, as_labels
 from gmcnn.groups.base import brief
 from gmcnn.nn import functional as F
 from gmcnn.nn.conv import ChannelMixing, check_channels, check_choice, check_group
-from gmcnn.nn.kernels import init_kernel_parameters, kernel_parameters, kernel_support
+from gmcnn.nn.kernels import (
+    drop_saved_index,
+    init_kernel_parameters,
+    kernel_parameters,
+    kernel_support,
+    load_labels,
+    set_index,
+)
 from gmcnn.nn.pooling import check_subgroup
+from gmcnn.nn.signals import check_input
 
 
 class CosetSpace:
@@ -123,7 +133,8 @@ class HomogeneousGMConv(nn.Module):
         support = kernel_support(group, radius, kernel_elements)
         cosets = np.unique(self.space.coset_of[support])
         self.register_buffer("kernel_cosets", torch.tensor(cosets, device=device))
-        self.register_buffer("index", torch.tensor(self._index(cosets), device=device))
+        # Derived from the kernel cosets, so not saved: loading other cosets rebuilds it.
+        set_index(self, "index", self._index(cosets), device)
         self.weight, self.bias = kernel_parameters(
             self.out_channels, self.in_channels, cosets.size, channel_mixing, bias, device, dtype
         )
@@ -137,12 +148,40 @@ class HomogeneousGMConv(nn.Module):
         right = G.mul(k_inv[None, :], z_inv[:, None])  # (J, |K|): k⁻¹·z_c⁻¹
         return space.coset_of[G.mul(space.representatives[:, None, None], right[None])]
 
+    def _set_kernel_cosets(self, labels: npt.NDArray[Any]) -> None:
+        """Compute with the kernel cosets ``labels`` (as many as now; checked)."""
+        cosets = as_labels(labels, self.space.order, "kernel coset")
+        if np.unique(cosets).size != cosets.size:
+            raise ValueError(f"kernel cosets {brief(cosets.tolist())} repeat a coset")
+        set_index(self, "index", self._index(cosets), self.kernel_cosets.device)
+        with torch.no_grad():
+            self.kernel_cosets.copy_(torch.from_numpy(cosets))
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # The kernel cosets are saved, the index derived from them is rebuilt (older
+        # checkpoints that hold it still load).
+        drop_saved_index(state_dict, prefix, "index")
+        load_labels(self, "kernel_cosets", state_dict, prefix, error_msgs, self._set_kernel_cosets)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
     def reset_parameters(self) -> None:
         """``U(±1/√fan_in)`` with ``fan_in = in_channels · |kernel cosets| · |K|``."""
         fan_in = self.in_channels * self.index.shape[1] * self.index.shape[2]
         init_kernel_parameters(self.weight, self.bias, fan_in)
 
     def forward(self, input: Tensor) -> Tensor:
+        check_input(input, "HomogeneousGMConv", self.weight.dtype)
         if input.dim() != 3 or input.shape[1:] != (self.in_channels, self.space.order):
             raise ValueError(
                 f"HomogeneousGMConv got an input of shape {tuple(input.shape)}; expected "

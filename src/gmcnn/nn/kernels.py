@@ -14,13 +14,15 @@ inverse permutation ``target[h, k] = h·k`` is what the transpose (the backward 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
-from torch import nn
+from torch import Tensor, nn
 
-from gmcnn.groups import FiniteGroup, Labels, as_labels
+from gmcnn.groups import FiniteGroup, Labels, as_labels, check_integer
 
 
 def kernel_support(
@@ -29,7 +31,8 @@ def kernel_support(
     """The kernel elements: the ball ``B_radius`` or the given labels (validated, order kept).
 
     Exactly one of ``radius`` and ``kernel_elements`` must be given. Raises ``ValueError`` for a
-    radius beyond the group's diameter, labels out of range, repeated or no labels.
+    radius beyond the group's diameter, labels out of range, repeated or no labels, and
+    ``TypeError`` for a radius or labels that are not integers (``radius=True`` is refused).
     """
     if (radius is None) == (kernel_elements is None):
         raise ValueError(
@@ -37,9 +40,7 @@ def kernel_support(
             f"(got radius={radius!r}, kernel_elements={kernel_elements!r})"
         )
     if radius is not None:
-        if isinstance(radius, bool) or not isinstance(radius, int | np.integer) or radius < 0:
-            raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
-        return group.ball(int(radius))
+        return group.ball(check_integer(radius, "radius"))
     elements = as_labels(np.asarray(kernel_elements), group.order, "kernel element")
     if elements.ndim != 1 or elements.size == 0:
         raise ValueError(
@@ -63,6 +64,90 @@ def source_index(group: FiniteGroup, kernel_elements: Labels, rows: Labels | Non
 def target_index(group: FiniteGroup, kernel_elements: Labels) -> Labels:
     """``target[h, k] = h·k``: the output position that reads input ``h`` through ``k``."""
     return group.mul(group.labels[:, None], kernel_elements[None, :])
+
+
+# Entries per block of :func:`gather_indices`: bounds the temporaries of one group product.
+INDEX_BLOCK = 1 << 20
+
+
+def gather_indices(group: FiniteGroup, kernel_elements: Labels) -> tuple[Labels, Labels]:
+    """``source[k, g] = g·k⁻¹`` and ``target[k, h] = h·k``, each ``(K, N)`` and contiguous.
+
+    The gather path's index arrays (:mod:`gmcnn.nn.gather`). ``source`` is computed a block
+    of kernel elements at a time, so that the temporaries of the group product stay a few
+    MiB for any ``N``; each ``target[k]`` is the inverse permutation of ``source[k]``
+    (``(g·k⁻¹)·k = g``), written by one scatter instead of another product.
+    """
+    labels = group.labels
+    inverses = group.inv(kernel_elements)
+    size = kernel_elements.size
+    source = np.empty((size, group.order), dtype=np.int64)
+    step = max(1, INDEX_BLOCK // max(group.order, 1))
+    for start in range(0, size, step):
+        stop = min(start + step, size)
+        source[start:stop] = group.mul(labels[None, :], inverses[start:stop, None])
+    target = np.empty_like(source)
+    np.put_along_axis(target, source, np.broadcast_to(labels, source.shape), axis=1)
+    return source, target
+
+
+def set_index(
+    module: nn.Module,
+    name: str,
+    array: npt.NDArray[np.int64] | None,
+    device: torch.device | str | None,
+) -> None:
+    """Make ``array`` the module's index buffer ``name`` (not saved in the state dict:
+    derived from the group and the layer's labels), or the attribute ``None``.
+
+    ``None`` is a plain attribute rather than a ``None`` buffer, which ``torch.export``
+    miscounts (it shifts the buffers registered after it). The array is shared, not copied,
+    on the CPU.
+    """
+    if array is None:
+        module._buffers.pop(name, None)
+        module.__dict__[name] = None
+        return
+    module.__dict__.pop(name, None)
+    tensor = torch.from_numpy(np.ascontiguousarray(array)).to(device)
+    module.register_buffer(name, tensor, persistent=False)
+
+
+def load_labels(
+    module: nn.Module,
+    name: str,
+    state_dict: dict[str, Any],
+    prefix: str,
+    error_msgs: list[str],
+    rebuild: Callable[[npt.NDArray[Any]], None],
+) -> None:
+    """For ``_load_from_state_dict``: compute with a checkpoint's labels buffer ``name``.
+
+    A layer's labels (kernel elements, kernel cosets, offsets) are saved; the index arrays
+    derived from them are not. When the checkpoint's labels differ from the module's (same
+    shape; other shapes are torch's size-mismatch error), ``rebuild`` checks them and
+    rebuilds what is derived from them, so that the layer computes with the labels it
+    shows. Labels that ``rebuild`` refuses (``TypeError``/``ValueError``) are reported in
+    ``error_msgs`` (``load_state_dict`` raises them) and the module keeps its own.
+    """
+    key = prefix + name
+    saved = state_dict.get(key)
+    current = getattr(module, name)
+    if not isinstance(saved, Tensor) or saved.shape != current.shape:
+        return
+    if saved.dtype == current.dtype and torch.equal(saved.detach().cpu(), current.cpu()):
+        return
+    try:
+        rebuild(saved.detach().cpu().numpy())
+    except (TypeError, ValueError) as error:
+        error_msgs.append(f"{key} of the checkpoint: {error}")
+        state_dict[key] = current.detach().clone()  # load_state_dict's copy: keep our own
+
+
+def drop_saved_index(state_dict: dict[str, Any], prefix: str, *names: str) -> None:
+    """Forget derived index arrays that older versions saved (they are rebuilt, not loaded)."""
+    for name in names:
+        state_dict.pop(prefix + name, None)
 
 
 def kernel_parameters(

@@ -15,38 +15,46 @@ from __future__ import annotations
 
 import itertools
 import math
+from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
+from gmcnn.groups import check_integer
 from gmcnn.nn import functional as F
 from gmcnn.nn.conv import ChannelMixing, check_channels, check_choice
-from gmcnn.nn.kernels import init_kernel_parameters, kernel_parameters
+from gmcnn.nn.kernels import (
+    drop_saved_index,
+    init_kernel_parameters,
+    kernel_parameters,
+    load_labels,
+    set_index,
+)
+from gmcnn.nn.signals import check_input
 
 
 def chebyshev_ball(radius: int, dims: int) -> npt.NDArray[np.int64]:
     """``{−r … r}^d`` as ``((2r+1)^d, d)`` offsets in lexicographic order."""
-    if isinstance(radius, bool) or not isinstance(radius, int | np.integer) or radius < 0:
-        raise ValueError(f"radius must be a non-negative integer, got {radius!r}")
-    axis = range(-int(radius), int(radius) + 1)
+    radius = check_integer(radius, "radius")
+    axis = range(-radius, radius + 1)
     return np.array(list(itertools.product(axis, repeat=dims)), dtype=np.int64).reshape(-1, dims)
 
 
 def _check_window(window: object) -> tuple[int, ...]:
     shape = tuple(window) if isinstance(window, tuple | list) else (window,)
-    if not 1 <= len(shape) <= 3 or any(
-        isinstance(n, bool) or not isinstance(n, int | np.integer) or n < 1 for n in shape
-    ):
+    if not 1 <= len(shape) <= 3:
         raise ValueError(
             f"window must be 1 to 3 positive integers (the pixel extent per axis), got {window!r}"
         )
-    return tuple(int(n) for n in shape)
+    return tuple(check_integer(n, "each window extent", 1) for n in shape)
 
 
 def _check_offsets(offsets: npt.ArrayLike, dims: int) -> npt.NDArray[np.int64]:
     arr = np.asarray(offsets)
+    if arr.dtype.kind not in "iu" and arr.size:
+        raise TypeError(f"offsets must be integers, got dtype {arr.dtype}")
     if arr.ndim != 2 or arr.shape[1] != dims or arr.shape[0] == 0 or arr.dtype.kind not in "iu":
         raise ValueError(
             f"offsets must be a non-empty integer array of shape (K, {dims}), got shape "
@@ -106,14 +114,8 @@ class PaddedGMConv(nn.Module):
             else _check_offsets(np.asarray(offsets), dims)
         )
         self.kernel_size = int(table.shape[0])
-        lo = np.minimum(table.min(axis=0), 0)
-        hi = np.maximum(table.max(axis=0), 0)
-        self.box = tuple(int(b) for b in hi - lo + 1)
-        self.padding = tuple((int(h), int(-low)) for low, h in zip(lo, hi, strict=True))
-        taps = np.full(math.prod(self.box), self.kernel_size, dtype=np.int64)
-        taps[np.ravel_multi_index(tuple((hi - table).T), self.box)] = np.arange(self.kernel_size)
         self.register_buffer("offsets", torch.tensor(table, device=device))
-        self.register_buffer("taps", torch.tensor(taps, device=device))
+        self._set_stencil(table, device)
         self.weight, self.bias = kernel_parameters(
             self.out_channels,
             self.in_channels,
@@ -125,11 +127,51 @@ class PaddedGMConv(nn.Module):
         )
         self.reset_parameters()
 
+    def _set_stencil(self, table: npt.NDArray[np.int64], device: torch.device | str | None) -> None:
+        """The stencil's box, padding and ``taps`` for the offsets ``table``.
+
+        ``taps`` is derived from the offsets, so it is not saved: loading other offsets
+        rebuilds it (:meth:`_load_from_state_dict`).
+        """
+        lo = np.minimum(table.min(axis=0), 0)
+        hi = np.maximum(table.max(axis=0), 0)
+        self.box = tuple(int(b) for b in hi - lo + 1)
+        self.padding = tuple((int(h), int(-low)) for low, h in zip(lo, hi, strict=True))
+        taps = np.full(math.prod(self.box), self.kernel_size, dtype=np.int64)
+        taps[np.ravel_multi_index(tuple((hi - table).T), self.box)] = np.arange(self.kernel_size)
+        set_index(self, "taps", taps, device)
+
+    def _set_offsets(self, labels: npt.NDArray[Any]) -> None:
+        """Compute with the offsets ``labels`` (as many as now; checked)."""
+        table = _check_offsets(labels, len(self.window))
+        self._set_stencil(table, self.offsets.device)
+        with torch.no_grad():
+            self.offsets.copy_(torch.from_numpy(table))
+
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # The offsets are saved, the stencil derived from them is rebuilt (older checkpoints
+        # that hold ``taps`` still load).
+        drop_saved_index(state_dict, prefix, "taps")
+        load_labels(self, "offsets", state_dict, prefix, error_msgs, self._set_offsets)
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
     def reset_parameters(self) -> None:
         """``U(±1/√fan_in)``, ``fan_in = in_channels · K``."""
         init_kernel_parameters(self.weight, self.bias, self.in_channels * self.kernel_size)
 
     def forward(self, input: Tensor) -> Tensor:
+        check_input(input, "PaddedGMConv", self.weight.dtype)
         if input.dim() != 2 + len(self.window) or tuple(input.shape[1:]) != (
             self.in_channels,
             *self.window,

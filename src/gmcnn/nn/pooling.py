@@ -9,6 +9,8 @@ labelled by ``K``'s own labels, and by Lemma 2.3 the next layer is built on ``K`
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import numpy.typing as npt
 import torch
@@ -17,7 +19,7 @@ from torch import Tensor, nn
 from gmcnn.groups import FiniteGroup, Subgroup
 from gmcnn.nn import functional as F
 from gmcnn.nn.conv import check_choice, check_group
-from gmcnn.nn.signals import SignalLayout
+from gmcnn.nn.signals import SignalLayout, check_input
 
 
 def check_subgroup(group: FiniteGroup, subgroup: Subgroup | npt.ArrayLike) -> Subgroup:
@@ -64,6 +66,35 @@ class _SubgroupMap(nn.Module):
         """``K``: build the next layer on it (Lemma 2.3)."""
         return self.subgroup
 
+    def _load_from_state_dict(
+        self,
+        state_dict: dict[str, Any],
+        prefix: str,
+        local_metadata: dict[str, Any],
+        strict: bool,
+        missing_keys: list[str],
+        unexpected_keys: list[str],
+        error_msgs: list[str],
+    ) -> None:
+        # ``windows`` and ``rows`` are derived from the group and the subgroup (constructor
+        # arguments) and stay in the state dict for the checkpoints that hold them; ones of
+        # another subgroup would make the layer compute other than ``output_group`` says.
+        for name, current in self._buffers.items():
+            key = prefix + name
+            saved = state_dict.get(key)
+            if current is None or not isinstance(saved, Tensor) or saved.shape != current.shape:
+                continue
+            if not torch.equal(saved.detach().cpu(), current.cpu()):
+                error_msgs.append(
+                    f"{key} of the checkpoint belongs to another subgroup of {self.group.name} "
+                    f"than this layer's (order {self.subgroup.order}); build the layer on the "
+                    "subgroup it was saved with"
+                )
+                state_dict[key] = current  # load_state_dict's copy: keep our own
+        super()._load_from_state_dict(
+            state_dict, prefix, local_metadata, strict, missing_keys, unexpected_keys, error_msgs
+        )
+
     def extra_repr(self) -> str:
         return f"{self.group.name} -> subgroup of order {self.subgroup.order}"
 
@@ -101,7 +132,7 @@ class GMPool(_SubgroupMap):
         self.register_buffer("windows", torch.tensor(pooling_windows(self.group, self.subgroup)))
 
     def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
-        x = self.group_signal.flatten(input, None, "GMPool")
+        x = self.group_signal.flatten(check_input(input, "GMPool"), None, "GMPool")
         if self.return_indices:
             values, indices = F.group_pool(x, self.windows, "max", return_indices=True)
             return self.subgroup_signal.unflatten(values, input), indices
@@ -126,7 +157,7 @@ class GMStride(_SubgroupMap):
         self.register_buffer("rows", torch.tensor(self.subgroup.elements))
 
     def forward(self, input: Tensor) -> Tensor:
-        x = self.group_signal.flatten(input, None, "GMStride")
+        x = self.group_signal.flatten(check_input(input, "GMStride"), None, "GMStride")
         return self.subgroup_signal.unflatten(F.group_stride(x, self.rows), input)
 
 
@@ -164,10 +195,15 @@ class GMUnpool(_SubgroupMap):
         return self.group
 
     def forward(self, input: Tensor, indices: Tensor | None = None) -> Tensor:
-        x = self.subgroup_signal.flatten(input, None, "GMUnpool")
+        x = self.subgroup_signal.flatten(check_input(input, "GMUnpool"), None, "GMUnpool")
         if self.mode == "stride":
             y = F.group_stride_transpose(x, self.rows, self.group.order)
         elif self.mode == "max":
+            if isinstance(indices, Tensor) and indices.dtype != torch.int64:
+                raise TypeError(
+                    f"GMUnpool(mode='max') got indices of dtype {indices.dtype}; expected the "
+                    "int64 labels returned by GMPool(..., return_indices=True)"
+                )
             if indices is None or indices.shape != x.shape:
                 shape = None if indices is None else tuple(indices.shape)
                 raise ValueError(

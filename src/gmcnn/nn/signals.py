@@ -12,9 +12,41 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 from torch import Tensor
 
 from gmcnn.groups import DirectProduct, FiniteGroup, Subgroup
+
+
+def check_input(input: object, layer: str, dtype: torch.dtype | None = None) -> Tensor:
+    """``input`` if a layer can compute with it; a one-line ``TypeError`` otherwise.
+
+    Accepted: a :class:`torch.Tensor` of ``dtype`` (the layer's parameters' dtype) or, for
+    ``dtype=None`` (layers without parameters) and under autocast (the layers cast), of
+    any floating-point dtype. Integer, boolean and complex signals, a float64 input to a
+    float32 layer and non-tensors (a numpy array) are refused, naming what was given and
+    what was expected. Only Python-level checks: nothing is synchronised or copied.
+    """
+    if not isinstance(input, Tensor):
+        kind = type(input)
+        hint = " (convert it with torch.from_numpy)" if isinstance(input, np.ndarray) else ""
+        raise TypeError(
+            f"{layer} takes a torch.Tensor, got {kind.__module__}.{kind.__qualname__}{hint}"
+        )
+    if input.dtype != dtype:
+        if dtype is None or torch.is_autocast_enabled(input.device.type):
+            if not input.is_floating_point():
+                raise TypeError(
+                    f"{layer} got an input of dtype {input.dtype}; expected a floating-point "
+                    "signal (convert it with .float())"
+                )
+        else:
+            hint = f" or the layer with .to({input.dtype})" if input.is_floating_point() else ""
+            raise TypeError(
+                f"{layer} got an input of dtype {input.dtype}; expected {dtype}, the dtype of "
+                f"its parameters (convert the input with .to({dtype}){hint})"
+            )
+    return input
 
 
 def signal_shape(group: FiniteGroup) -> tuple[int, ...]:
