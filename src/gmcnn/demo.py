@@ -80,9 +80,11 @@ def _row(label: str, summary: dict[str, Any], error: float) -> str:
 
 def run_demo(output: Path | None = None, overrides: Sequence[str] = ()) -> Path:
     """Train both models into ``output`` (default ``runs/demo-<time>``), report, return it."""
-    import torch
-
     from gmcnn.experiments.config import load_config
+
+    configs = [load_config(experiment, overrides) for _, _, experiment in DEMO_EXPERIMENTS]
+    import torch  # only after the configs are checked: a mistyped key is reported at once
+
     from gmcnn.experiments.data import load_experiment_data
     from gmcnn.experiments.evaluation import measure_equivariance, model_symmetry
     from gmcnn.experiments.files import write_text
@@ -96,8 +98,7 @@ def run_demo(output: Path | None = None, overrides: Sequence[str] = ()) -> Path:
     print(f"run folder: {folder}")
     start = time.perf_counter()
     trained = []
-    for label, slug, experiment in DEMO_EXPERIMENTS:
-        config = load_config(experiment, overrides)
+    for (label, slug, _), config in zip(DEMO_EXPERIMENTS, configs, strict=True):
         print(f"\n== {label}: {config.description}", flush=True)
         summary = train(config, folder / slug, argv=["gmcnn", "demo"])
         assert summary is not None

@@ -43,7 +43,7 @@ def test_train_writes_a_complete_run_folder(tiny_configs: Path, tmp_path: Path) 
         train(load_config("tiny/gm", ["seed=4"]), run.path, resume=True)
 
     results = evaluate_saved(run.path)
-    assert results["test"]["accuracy"] == summary["test"]["test"]["accuracy"]
+    assert results["test"]["test"]["accuracy"] == summary["test"]["test"]["accuracy"]
     assert evaluate_saved(run.best)["parameters"] == summary["parameters"]
     with pytest.raises(CheckpointError, match="does not fit this architecture"):
         evaluate_saved(run.best, experiment="tiny/cnn")

@@ -25,7 +25,7 @@ _EXPORTS = {
     "write_report": "gmcnn.experiments.report",
     "RunFolder": "gmcnn.experiments.runs",
     "RunFolderError": "gmcnn.experiments.runs",
-    "NonFiniteLossError": "gmcnn.experiments.tasks",
+    "NonFiniteLossError": "gmcnn.experiments.errors",
     "CheckpointError": "gmcnn.experiments.training",
     "dry_run": "gmcnn.experiments.training",
     "fit": "gmcnn.experiments.training",

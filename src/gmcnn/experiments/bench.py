@@ -111,10 +111,14 @@ def run_bench(
     names: Sequence[str], batch_size: int = 256, repeats: int = 3
 ) -> list[dict[str, Any]]:
     """:func:`bench_case` for each of ``names`` (keys of :data:`BENCH_CASES`)."""
-    rows = []
+    for what, value in (("batch size", batch_size), ("repeats", repeats)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{what} {value!r}: expected a positive integer")
     for name in names:
         if name not in BENCH_CASES:
             raise ValueError(f"no benchmark for {name!r}: choose from {', '.join(BENCH_CASES)}")
+    rows = []
+    for name in names:
         rows.append(bench_case(name, BENCH_CASES[name], batch_size, repeats))
     return rows
 

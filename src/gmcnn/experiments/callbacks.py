@@ -88,6 +88,18 @@ class CSVMetricsLogger(Logger):
         self.save()
 
 
+def mean_epoch_seconds(seconds: list[float]) -> float | None:
+    """The time per epoch of a run: the mean without the first epoch when more than one ran.
+
+    The first epoch of a process pays for warm-up (allocator, kernel selection, compiled
+    block tails), which would otherwise dominate short runs.
+    """
+    if not seconds:
+        return None
+    steady = seconds[1:] if len(seconds) > 1 else seconds
+    return sum(steady) / len(steady)
+
+
 class EpochTimer(pl.Callback):
     """Wall-clock seconds of each training epoch (the paper's run-time column)."""
 

@@ -1,43 +1,34 @@
 """``gmcnn train | evaluate | report | compare | bench``: the experiment commands.
 
 Every error a user can cause (bad config key or value, missing dataset, run folder in the
-way, checkpoint of another architecture, diverging loss) is printed as one line
-``error: …`` with exit status 2 (1 for a diverged run).
+way, checkpoint of another architecture) is raised before anything is written and printed
+by :func:`gmcnn.cli.main` as one line ``error: …`` with exit status 2; a run that fails
+(diverging loss, failed methods of a comparison) exits with status 1. Nothing heavy is
+imported before the command's arguments and config are checked.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-#: Exceptions that are the user's to fix: printed as one line, no traceback.
-USER_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError, KeyError)
 
-
-def _run(action: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
-    def wrapped(args: argparse.Namespace) -> int:
-        from gmcnn.experiments.tasks import NonFiniteLossError
-
-        try:
-            return action(args)
-        except NonFiniteLossError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 1
-        except USER_ERRORS as error:
-            message = str(error).strip("'\"") if isinstance(error, KeyError) else str(error)
-            print(f"error: {message}", file=sys.stderr)
-            return 2
-
-    return wrapped
+def _positive_int(text: str) -> int:
+    """An ``argparse`` type: an integer ≥ 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not a positive integer")
+    return value
 
 
 def _train(args: argparse.Namespace) -> int:
     from gmcnn.experiments.config import list_experiments, load_config
-    from gmcnn.experiments.runs import default_run_dir
-    from gmcnn.experiments.training import dry_run, format_description, train
+    from gmcnn.experiments.runs import default_run_dir, resume_run_dir
 
     if args.list:
         print("\n".join(list_experiments()))
@@ -47,12 +38,20 @@ def _train(args: argparse.Namespace) -> int:
     from gmcnn.experiments.budget import budget_overrides
 
     overrides = budget_overrides(args.budget, args.overrides)  # --budget: trainer.max_minutes
-    config = load_config(args.experiment, overrides)
+    config = load_config(args.experiment, overrides)  # checked before Lightning loads
+    from gmcnn.experiments.training import dry_run, format_description, train
+
     if args.dry_run:
         print(format_description(dry_run(config)))
         return 0
     named = [*args.overrides, f"budget={args.budget}"] if args.budget else args.overrides
-    run_dir = Path(args.run_dir) if args.run_dir else default_run_dir(args.experiment, named)
+    if args.run_dir:
+        run_dir = Path(args.run_dir)
+    elif args.resume:  # may raise trainer.max_epochs, which changes the default folder name
+        run_dir = resume_run_dir(args.experiment, named)
+        print(f"resuming {run_dir}", file=sys.stderr)
+    else:
+        run_dir = default_run_dir(args.experiment, named)
     summary = train(config, run_dir, resume=args.resume, overwrite=args.overwrite)
     if summary is not None:
         from gmcnn.experiments.report import format_run
@@ -68,6 +67,13 @@ def _evaluate(args: argparse.Namespace) -> int:
     results = evaluate_saved(
         Path(args.target), experiment=args.experiment, overrides=args.overrides
     )
+    if results.get("recorded"):
+        print(
+            f"{args.target} was trained by fit() on data held in memory: these are the test "
+            "metrics it recorded (evaluate again from Python with "
+            "evaluate_saved(RUN, model=..., test_data=...))"
+        )
+    print(f"checkpoint: {results['checkpoint']}")
     print(format_results(results))
     return 0
 
@@ -163,7 +169,10 @@ def register(subparsers: Any) -> None:
         help="build data and model, print parameters and FLOPs, do not train",
     )
     train.add_argument(
-        "--resume", action="store_true", help="continue the run from its last checkpoint"
+        "--resume",
+        action="store_true",
+        help="continue the run from the end of its last completed epoch (the same config; "
+        "trainer.max_epochs=N may raise the number of epochs)",
     )
     train.add_argument("--overwrite", action="store_true", help="replace an existing run folder")
     train.add_argument("--run-dir", help="run folder (default runs/DATASET/METHOD[,overrides])")
@@ -174,7 +183,7 @@ def register(subparsers: Any) -> None:
         help="wall-clock training budget, e.g. 90s, 20m, 1h (trainer.max_minutes; --resume "
         "continues with the remaining time); validation and test still run after it",
     )
-    train.set_defaults(func=_run(_train))
+    train.set_defaults(func=_train)
 
     evaluate = subparsers.add_parser(
         "evaluate",
@@ -190,7 +199,7 @@ def register(subparsers: Any) -> None:
     evaluate.add_argument(
         "--experiment", help="rebuild the model from this experiment instead of the saved config"
     )
-    evaluate.set_defaults(func=_run(_evaluate))
+    evaluate.set_defaults(func=_evaluate)
 
     report = subparsers.add_parser(
         "report",
@@ -202,7 +211,7 @@ def register(subparsers: Any) -> None:
     )
     report.add_argument("runs", nargs="+", metavar="RUN", help="run folders (or their parents)")
     report.add_argument("--output", help="folder for report.md and plots (default: runs/report)")
-    report.set_defaults(func=_run(_report))
+    report.set_defaults(func=_report)
 
     compare = subparsers.add_parser(
         "compare",
@@ -249,7 +258,7 @@ def register(subparsers: Any) -> None:
         help="the same wall-clock training budget for every method, e.g. 90s, 20m, 1h "
         "(trainer.max_epochs stays an upper bound; the table reports the epochs reached)",
     )
-    compare.set_defaults(func=_run(_compare))
+    compare.set_defaults(func=_compare)
 
     bench = subparsers.add_parser(
         "bench",
@@ -265,9 +274,11 @@ def register(subparsers: Any) -> None:
         metavar="EXPERIMENT",
         help="which models (default: rectangles/gm-n3 rot-mnist/gm-n3)",
     )
-    bench.add_argument("--batch-size", type=int, default=256)
-    bench.add_argument("--repeats", type=int, default=3, help="timed steps of the fast model")
+    bench.add_argument("--batch-size", type=_positive_int, default=256)
+    bench.add_argument(
+        "--repeats", type=_positive_int, default=3, help="timed steps of the fast model"
+    )
     bench.add_argument(
         "--layers", action="store_true", help="also run the layer benchmark benchmarks/run.py"
     )
-    bench.set_defaults(func=_run(_bench))
+    bench.set_defaults(func=_bench)

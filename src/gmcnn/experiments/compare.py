@@ -240,6 +240,7 @@ def _availability(run_dir: Path, config: ExperimentConfig, resume: bool, overwri
     if not occupied:
         return "train"
     if overwrite:
+        folder.check_replaceable()  # a folder that is not a gmcnn run is never replaced
         return "overwrite"
     if not resume:
         raise CompareError(
@@ -253,6 +254,7 @@ def _availability(run_dir: Path, config: ExperimentConfig, resume: bool, overwri
     if folder.last.is_file():
         folder.check_config(config)  # the trainer resumes only the very same config
         return "resume"
+    folder.check_replaceable()
     return "overwrite"
 
 

@@ -10,28 +10,45 @@ replaces the inherited model section). ``model: {name: …, …}`` selects a bui
 
 Command-line overrides are ``key=value`` with dotted keys (``trainer.max_epochs=5``,
 ``model.radius=2``), values parsed as YAML. Every key and value is checked here, before any
-data is read or model trained, and an error names the key.
+data is read or model trained, and an error names the key: numbers must be finite (``nan``
+and ``inf`` are refused) and positive where a count, size or rate is meant. Keys and values
+are checked before the dataset and model names, and this module imports neither torch nor
+Lightning until then, so a mistyped key is reported at once.
+
+``data.max_examples`` trains and evaluates on the first N examples of every split (a quick
+check, not the paper's setting): reports mark such runs "subset" and leave out the paper's
+numbers next to them.
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 
-from gmcnn.models.registry import Task, check_model_options, model_spec
+if TYPE_CHECKING:  # the registry imports torch; it is loaded only to check model names
+    from gmcnn.models.registry import Task
 
 #: Extra folders of experiment configs, separated by ``os.pathsep``; searched first.
 CONFIG_PATH_ENV = "GMCNN_CONFIG_PATH"
 PRECISIONS = ("auto", "32-true", "16-mixed", "bf16-mixed", "64-true")
+#: ``trainer.accelerator`` values; ``gpu`` / ``cuda`` need a CUDA device, ``mps`` Apple's.
+ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+
+
+#: ``data.name`` of a run trained by :func:`gmcnn.experiments.training.fit` on datasets held
+#: in memory: its data cannot be loaded again by name.
+IN_MEMORY = "(in memory)"
+TASKS = ("classification", "dynamics")
 
 
 class ConfigError(ValueError):
@@ -340,12 +357,20 @@ def _section(cls: type[Any], raw: Any, prefix: str) -> Any:
 
 
 def _positive(value: float | int | None, key: str, allow_zero: bool = False) -> None:
-    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
-        bound = "non-negative" if allow_zero else "positive"
+    """Raise :class:`ConfigError` unless ``value`` is ``None`` or a finite number > 0 (>= 0)."""
+    if value is None:
+        return
+    bound = "non-negative" if allow_zero else "positive"
+    if not math.isfinite(value):
+        raise ConfigError(f"config key {key!r} = {value!r}: expected a finite {bound} number")
+    if value < 0 or (value == 0 and not allow_zero):
         raise ConfigError(f"config key {key!r} = {value!r}: expected a {bound} number")
 
 
 def _check_values(config: ExperimentConfig) -> None:
+    """Check every numeric and named value of ``config`` (see the module docstring)."""
+    if not 0 <= config.seed < 2**32:
+        raise ConfigError(f"config key 'seed' = {config.seed}: expected 0 … 4294967295")
     _positive(config.data.batch_size, "data.batch_size")
     _positive(config.data.eval_batch_size, "data.eval_batch_size")
     _positive(config.data.num_workers, "data.num_workers", allow_zero=True)
@@ -358,6 +383,7 @@ def _check_values(config: ExperimentConfig) -> None:
             f"config key 'scheduler.factor' = {config.scheduler.factor}: expected 0 < factor < 1"
         )
     _positive(config.scheduler.patience, "scheduler.patience", allow_zero=True)
+    _positive(config.scheduler.min_lr, "scheduler.min_lr", allow_zero=True)
     _positive(config.trainer.max_epochs, "trainer.max_epochs")
     _positive(config.trainer.early_stopping_patience, "trainer.early_stopping_patience", True)
     _positive(config.trainer.num_nodes, "trainer.num_nodes")
@@ -365,6 +391,11 @@ def _check_values(config: ExperimentConfig) -> None:
     _positive(config.trainer.max_minutes, "trainer.max_minutes")
     _positive(config.evaluation.equivariance_elements, "evaluation.equivariance_elements", True)
     _positive(config.evaluation.equivariance_examples, "evaluation.equivariance_examples")
+    if config.trainer.accelerator not in ACCELERATORS:
+        raise ConfigError(
+            f"config key 'trainer.accelerator' = {config.trainer.accelerator!r}: expected one "
+            "of " + ", ".join(ACCELERATORS)
+        )
     if config.trainer.precision not in PRECISIONS:
         raise ConfigError(
             f"config key 'trainer.precision' = {config.trainer.precision!r}: expected one of "
@@ -377,10 +408,16 @@ def _check_values(config: ExperimentConfig) -> None:
         _positive(devices, "trainer.devices")
 
 
-def config_from_dict(raw: Mapping[str, Any], name: str) -> ExperimentConfig:
-    """Validate a whole config mapping (the YAML layout) and build an :class:`ExperimentConfig`."""
-    from gmcnn.data import dataset_spec
+def config_from_dict(
+    raw: Mapping[str, Any], name: str, *, registered: bool = True
+) -> ExperimentConfig:
+    """Validate a whole config mapping (the YAML layout) and build an :class:`ExperimentConfig`.
 
+    Keys, types and values are checked first; then the dataset and model names, which needs
+    the data and model registries (and so torch). ``registered=False`` skips those two (the
+    config of a :func:`~gmcnn.experiments.training.fit` run names the user's model class and
+    in-memory data) and takes the task from the config's ``task`` key.
+    """
     known = {f.name for f in dataclasses.fields(ExperimentConfig)} - {"name"}
     for key in raw:
         if key not in known:
@@ -388,17 +425,40 @@ def config_from_dict(raw: Mapping[str, Any], name: str) -> ExperimentConfig:
                 f"config key {key!r} is not known; expected one of: " + ", ".join(sorted(known))
             )
     data = _section(DataConfig, raw.get("data"), "data")
+    model_raw = raw.get("model")
+    if not isinstance(model_raw, Mapping) or "name" not in model_raw:
+        raise ConfigError("config key 'model.name' is required (a registered model name)")
+    options = {k: v for k, v in model_raw.items() if k != "name"}
+    model_name = _coerce(model_raw["name"], str, "model.name")
+    unchecked = ExperimentConfig(
+        name=name,
+        task="classification",  # the dataset says which; checked below
+        data=data,
+        model=ModelConfig(model_name, options),
+        description=_coerce(raw.get("description", ""), str, "description"),
+        seed=_coerce(raw.get("seed", 0), int, "seed"),
+        optimizer=_section(OptimizerConfig, raw.get("optimizer"), "optimizer"),
+        scheduler=_section(SchedulerConfig, raw.get("scheduler"), "scheduler"),
+        trainer=_section(TrainerConfig, raw.get("trainer"), "trainer"),
+        evaluation=_section(EvaluationConfig, raw.get("evaluation"), "evaluation"),
+        paper=_section(PaperConfig, raw.get("paper"), "paper"),
+    )
+    _check_values(unchecked)
+    if not registered:
+        task = raw.get("task")
+        if task not in TASKS:
+            raise ConfigError(f"config key 'task' = {task!r}: expected one of {', '.join(TASKS)}")
+        return dataclasses.replace(unchecked, task=task)
+
+    from gmcnn.data import dataset_spec
+    from gmcnn.models.registry import check_model_options, model_spec
+
     try:
         task = dataset_spec(data.name).task
     except ValueError as error:
         raise ConfigError(f"config key 'data.name' = {data.name!r}: {error}") from None
     if raw.get("task", task) != task:
         raise ConfigError(f"config key 'task' = {raw['task']!r}: dataset {data.name} is {task}")
-    model_raw = raw.get("model")
-    if not isinstance(model_raw, Mapping) or "name" not in model_raw:
-        raise ConfigError("config key 'model.name' is required (a registered model name)")
-    options = {k: v for k, v in model_raw.items() if k != "name"}
-    model_name = _coerce(model_raw["name"], str, "model.name")
     try:
         spec = model_spec(model_name)
     except ValueError as error:
@@ -412,21 +472,7 @@ def config_from_dict(raw: Mapping[str, Any], name: str) -> ExperimentConfig:
         check_model_options(model_name, options)
     except ValueError as error:
         raise ConfigError(str(error)) from None
-    config = ExperimentConfig(
-        name=name,
-        task=task,
-        data=data,
-        model=ModelConfig(model_name, options),
-        description=_coerce(raw.get("description", ""), str, "description"),
-        seed=_coerce(raw.get("seed", 0), int, "seed"),
-        optimizer=_section(OptimizerConfig, raw.get("optimizer"), "optimizer"),
-        scheduler=_section(SchedulerConfig, raw.get("scheduler"), "scheduler"),
-        trainer=_section(TrainerConfig, raw.get("trainer"), "trainer"),
-        evaluation=_section(EvaluationConfig, raw.get("evaluation"), "evaluation"),
-        paper=_section(PaperConfig, raw.get("paper"), "paper"),
-    )
-    _check_values(config)
-    return config
+    return dataclasses.replace(unchecked, task=task)
 
 
 def load_config(experiment: str, overrides: Sequence[str] = ()) -> ExperimentConfig:

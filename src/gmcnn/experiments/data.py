@@ -8,7 +8,7 @@ with the usual per-replica sampler, seeded the same way.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import torch
@@ -41,12 +41,16 @@ def evaluation_splits(config: ExperimentConfig) -> tuple[str, ...]:
 
 @dataclass
 class ExperimentData:
-    """The splits of an experiment and what a model builder needs to know about them."""
+    """The splits of an experiment and what a model builder needs to know about them.
+
+    ``full_sizes`` names the splits cut short by ``data.max_examples`` and their full sizes.
+    """
 
     train: Dataset[Any]
     valid: Dataset[Any]
     tests: dict[str, Dataset[Any]]
     inputs: InputSpec
+    full_sizes: dict[str, int] = field(default_factory=dict)
 
     def sizes(self) -> dict[str, int]:
         """Number of examples per split."""
@@ -54,11 +58,14 @@ class ExperimentData:
         return {name: len(ds) for name, ds in splits.items()}  # type: ignore[arg-type]
 
 
-def _load(config: DataConfig, split: str) -> Dataset[Any]:
+def _load(config: DataConfig, split: str, full_sizes: dict[str, int]) -> Dataset[Any]:
+    """Split ``split`` of ``config``, cut to ``data.max_examples`` (recorded in ``full_sizes``)."""
     from gmcnn.data import load
 
     dataset = load(config.name, split, config.root, source=config.source, **dict(config.options))
-    if config.max_examples is not None and config.max_examples < len(dataset):  # type: ignore[arg-type]
+    size = len(dataset)  # type: ignore[arg-type]
+    if config.max_examples is not None and config.max_examples < size:
+        full_sizes[split] = size
         dataset = Subset(dataset, range(config.max_examples))
     return dataset
 
@@ -82,12 +89,14 @@ def input_spec(task: Task, dataset: Dataset[Any]) -> InputSpec:
 
 def load_experiment_data(config: ExperimentConfig) -> ExperimentData:
     """Every split of ``config.data`` (loaded and verified by :mod:`gmcnn.data`)."""
-    train = _load(config.data, "train")
+    full_sizes: dict[str, int] = {}
+    train = _load(config.data, "train", full_sizes)
     return ExperimentData(
         train=train,
-        valid=_load(config.data, "valid"),
-        tests={split: _load(config.data, split) for split in evaluation_splits(config)},
+        valid=_load(config.data, "valid", full_sizes),
+        tests={split: _load(config.data, split, full_sizes) for split in evaluation_splits(config)},
         inputs=input_spec(config.task, train),
+        full_sizes=full_sizes,
     )
 
 

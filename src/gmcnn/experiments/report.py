@@ -1,8 +1,11 @@
 """Reports of finished runs: a markdown table like the paper's, and plots (``gmcnn report``).
 
-The table has, per run, the test metric next to the paper's, the parameter count next to
-the paper's, FLOPs per example (``torch.utils.flop_counter``), seconds per training epoch
-and the model equivariance error. Plots: test accuracy (or rollout RMSE) against
+The table has, per run, the run folder and when it finished (to tell several runs of one
+experiment apart), the test metric next to the paper's, the parameter count next to the
+paper's, FLOPs per example (``torch.utils.flop_counter``), seconds per training epoch (the
+mean without the first, warm-up epoch) and the model equivariance error. A run on a subset
+of the data (``data.max_examples``) is marked "subset: N examples" and the paper's metric is
+not shown next to it, nor plotted. Plots: test accuracy (or rollout RMSE) against
 parameters, and model against data equivariance error where runs record both (App. E).
 """
 
@@ -29,8 +32,48 @@ def collect_summaries(paths: Iterable[Path]) -> list[dict[str, Any]]:
         )
         if not files:
             raise FileNotFoundError(f"{path} holds no summary.json (is the run finished?)")
-        summaries.extend(_with_level(read_json(f), f.parent) for f in files)
+        summaries.extend(_with_run(_with_level(read_json(f), f.parent), f.parent) for f in files)
     return summaries
+
+
+def _with_run(summary: dict[str, Any], run_dir: Path) -> dict[str, Any]:
+    """Record the run folder's name, when the run finished, and (for runs written before
+    summaries recorded it) whether it trained on a subset (``data.max_examples``)."""
+    summary = {**summary, "run_name": run_dir.name}
+    if "finished" not in summary:
+        import time
+
+        stamp = time.localtime((run_dir / "summary.json").stat().st_mtime)
+        summary["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S%z", stamp)
+    config = run_dir / "config.yaml"
+    if "subset" not in summary and config.is_file():
+        import yaml
+
+        saved = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+        limit = (saved.get("data") or {}).get("max_examples")
+        sizes = summary.get("splits") or {}
+        if isinstance(limit, int) and any(size == limit for size in sizes.values()):
+            summary["subset"] = {"max_examples": limit, "full_sizes": {}}
+    return summary
+
+
+def subset_note(summary: dict[str, Any]) -> str | None:
+    """``"subset: N examples"`` for a run on the first N examples of each split, else ``None``."""
+    subset = summary.get("subset")
+    if not subset:
+        return None
+    return f"subset: {subset['max_examples']:,} examples"
+
+
+def _run_cell(summary: dict[str, Any]) -> str:
+    """The run folder's name and when the run finished (``gm-n3,seed=1 (2026-11-27 09:42)``)."""
+    name = summary.get("run_name")
+    if name is None and summary.get("run_dir"):
+        name = Path(str(summary["run_dir"])).name
+    finished = str(summary.get("finished", ""))[:16].replace("T", " ")
+    if not name:
+        return finished or "—"
+    return f"{name} ({finished})" if finished else str(name)
 
 
 def _with_level(summary: dict[str, Any], run_dir: Path) -> dict[str, Any]:
@@ -72,6 +115,8 @@ def _first_rmse(summary: dict[str, Any]) -> tuple[str, float] | None:
 
 
 def _paper_metric(summary: dict[str, Any]) -> str:
+    if subset_note(summary) is not None:
+        return "— (subset)"
     paper = summary.get("paper", {})
     if "accuracy" in paper:
         return f"{paper['accuracy']:.2f}"
@@ -95,22 +140,25 @@ def report_table(summaries: Sequence[dict[str, Any]]) -> str:
         "| experiment | metric | paper | parameters | paper parameters | FLOPs / example "
         "| s / epoch | epochs | equivariance error |"
         + (" data equivariance error |" if with_data else "")
-        + "\n|---|---|---|---|---|---|---|---|---|"
+        + " run |\n|---|---|---|---|---|---|---|---|---|"
         + ("---|" if with_data else "")
-        + "\n"
+        + "---|\n"
     )
     rows = []
     for s in summaries:
         eq = s.get("equivariance") or {}
         data_error = s.get("data_equivariance_error")
+        subset = subset_note(s)
+        label = run_label(s) + (f" ({subset})" if subset else "")
         rows.append(
-            f"| {run_label(s)} | {_metric(s)} | {_paper_metric(s)} | "
+            f"| {label} | {_metric(s)} | {_paper_metric(s)} | "
             f"{_number(s.get('parameters'))} | {_number(s.get('paper', {}).get('parameters'))} | "
             f"{_number(s.get('flops_per_example'))} | {_number(s.get('seconds_per_epoch'), 2)} | "
             f"{_number(s.get('epochs'))} | "
             + (f"{eq['error']:.2e} ({eq['group']})" if "error" in eq else "—")
             + " |"
             + ((" —" if data_error is None else f" {data_error:.3f}") + " |" if with_data else "")
+            + f" {_run_cell(s)} |"
         )
     splits = list(
         dict.fromkeys(
@@ -120,8 +168,15 @@ def report_table(summaries: Sequence[dict[str, Any]]) -> str:
     dynamics = " / ".join(splits) if splits else "test-future / test-domain"
     note = (
         f"\nmetric: test accuracy (%) for classification, rollout RMSE ({dynamics}) for "
-        "dynamics; equivariance error: mean ‖F(u·x) − u·F(x)‖ / ‖F(x)‖ over sampled u.\n"
+        "dynamics; equivariance error: mean ‖F(u·x) − u·F(x)‖ / ‖F(x)‖ over sampled u; "
+        "s / epoch: mean training time of the epochs after the first (warm-up) one, when "
+        "more than one ran.\n"
     )
+    if any(subset_note(s) for s in summaries):
+        note += (
+            "subset: trained and tested on the first N examples of each split "
+            "(data.max_examples), not comparable with the paper's number, which is left out.\n"
+        )
     return header + "\n".join(rows) + "\n" + note
 
 
@@ -179,7 +234,7 @@ def plot_summaries(summaries: Sequence[dict[str, Any]], folder: Path) -> list[Pa
         paper = [
             (s["paper"]["parameters"], s["paper"]["accuracy"], s["experiment"])
             for s in classification
-            if {"parameters", "accuracy"} <= set(s.get("paper", {}))
+            if {"parameters", "accuracy"} <= set(s.get("paper", {})) and not subset_note(s)
         ]
         _scatter(points, "parameters", "test accuracy (%)", path, logx=True, paper=paper)
         written.append(path)
@@ -257,20 +312,45 @@ def format_run(summary: dict[str, Any]) -> str:
     """A few lines about a finished run (printed by ``gmcnn train``)."""
     lines = [f"run: {summary['run_dir']}", f"parameters: {summary['parameters']}"]
     lines.append(f"flops per example: {summary['flops_per_example']:,}")
+    subset = subset_note(summary)
+    if subset:
+        lines.append(f"{subset} per split (data.max_examples): not comparable with the paper")
     lines.extend(format_results(summary).splitlines())
-    lines.append(
-        f"epochs: {summary['epochs']}, {summary['seconds_per_epoch']:.2f} s per epoch"
-        if summary.get("seconds_per_epoch")
-        else f"epochs: {summary['epochs']}"
-    )
+    seconds = summary.get("seconds_per_epoch")
+    if not seconds:
+        lines.append(f"epochs: {summary['epochs']}")
+    elif summary.get("seconds_per_epoch_excludes_first"):
+        lines.append(
+            f"epochs: {summary['epochs']}, {seconds:.2f} s per epoch (mean without the first, "
+            f"warm-up epoch, which took {summary['first_epoch_seconds']:.2f} s)"
+        )
+    else:
+        lines.append(f"epochs: {summary['epochs']}, {seconds:.2f} s per epoch")
     return "\n".join(lines)
 
 
+def _splits_of(results: dict[str, Any]) -> dict[str, Any]:
+    """``split → metrics`` of a summary or an evaluation (``results["test"]``).
+
+    Also reads the flat layouts: metrics directly under ``test`` (one split), or splits at
+    the top level (``evaluate()``'s own result).
+    """
+    test = results.get("test")
+    if isinstance(test, dict):
+        if any(isinstance(v, dict) for v in test.values()):
+            return test
+        return {"test": test}
+    return {k: v for k, v in results.items() if isinstance(v, dict) and k != "equivariance"}
+
+
 def format_results(results: dict[str, Any]) -> str:
-    """Test metrics and equivariance error as ``key: value`` lines."""
-    test = results.get("test", results)
+    """Test metrics and equivariance error as ``key: value`` lines.
+
+    ``results`` is a run's summary or :func:`~gmcnn.experiments.saved.evaluate_saved`'s
+    result (``test`` maps each split to its metrics).
+    """
     lines = []
-    for split, metrics in test.items():
+    for split, metrics in _splits_of(results).items():
         if not isinstance(metrics, dict) or split == "equivariance":
             continue
         if "accuracy" in metrics:

@@ -7,7 +7,9 @@ Layout of ``runs/DATASET/METHOD[,key=value…]/``::
     metrics.csv          per-epoch metrics
     summary.json         parameters, FLOPs, test metrics, equivariance error, time per epoch
 
-Every file is written atomically. A folder is never replaced without ``overwrite``.
+Every file is written atomically. A folder is never replaced without ``overwrite``, and
+``overwrite`` replaces only a folder that is a gmcnn run (:meth:`RunFolder.foreign_content`):
+one holding anything else (a user's ``thesis.txt``) is refused.
 """
 
 from __future__ import annotations
@@ -36,6 +38,34 @@ class RunFolderError(ValueError):
     """A run folder cannot be used as asked (exists, nothing to resume, wrong config)."""
 
 
+#: The entries a run folder may hold: what :class:`RunFolder` and the trainer write.
+RUN_ENTRIES = frozenset(
+    {"config.yaml", "checkpoints", "metrics.csv", "summary.json", "tensorboard"}
+)
+
+
+def _is_temporary(name: str) -> bool:
+    """An atomic write's temporary file (``.NAME.XXXX.tmp``), left behind by a killed run."""
+    return name.startswith(".") and name.endswith(".tmp")
+
+
+def _writable_parent(path: Path) -> None:
+    """Raise :class:`RunFolderError` unless ``path`` can be created as a folder."""
+    ancestor = path
+    while not ancestor.exists() and not ancestor.is_symlink():
+        if ancestor.parent == ancestor:
+            break
+        ancestor = ancestor.parent
+    if ancestor == path:
+        if not path.is_dir():
+            raise RunFolderError(f"run folder {path} exists and is not a folder")
+        return
+    if not ancestor.is_dir():
+        raise RunFolderError(f"cannot create run folder {path}: {ancestor} is a file, not a folder")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise RunFolderError(f"cannot create run folder {path}: {ancestor} is not writable")
+
+
 def runs_root() -> Path:
     """``$GMCNN_RUNS`` or ``./runs``."""
     return Path(os.environ.get(RUNS_ENV, "runs"))
@@ -46,6 +76,43 @@ def default_run_dir(experiment: str, overrides: Sequence[str] = ()) -> Path:
     name = Path(experiment).stem if experiment.endswith((".yaml", ".yml")) else experiment
     suffix = "".join("," + o.replace("/", "_") for o in sorted(overrides))
     return runs_root() / f"{name}{suffix}"
+
+
+def resume_run_dir(experiment: str, overrides: Sequence[str] = ()) -> Path:
+    """The default run folder to ``--resume``, allowing a larger ``trainer.max_epochs``.
+
+    :func:`default_run_dir` names a folder after its overrides, so a resume that raises
+    ``trainer.max_epochs`` names another folder; this finds the run of the same experiment
+    and other overrides (its ``trainer.max_epochs`` read from its ``config.yaml``). More
+    than one such run is a :class:`RunFolderError` asking for ``--run-dir``.
+    """
+    exact = default_run_dir(experiment, overrides)
+    if RunFolder(exact).last.is_file():
+        return exact
+    others = [o for o in overrides if o.partition("=")[0].strip() != "trainer.max_epochs"]
+    if len(others) == len(overrides) and not exact.parent.is_dir():
+        return exact
+    found = []
+    for folder in sorted(exact.parent.iterdir()) if exact.parent.is_dir() else []:
+        run = RunFolder(folder)
+        if not run.last.is_file() or not run.config.is_file():
+            continue
+        try:
+            epochs = run.saved_config().get("trainer", {}).get("max_epochs")
+        except (RunFolderError, yaml.YAMLError):
+            continue
+        names = {
+            default_run_dir(experiment, others).name,
+            default_run_dir(experiment, [*others, f"trainer.max_epochs={epochs}"]).name,
+        }
+        if folder.name in names:
+            found.append(folder)
+    if len(found) > 1:
+        raise RunFolderError(
+            f"several runs of {experiment} could be resumed ({', '.join(map(str, found))}); "
+            "say which with --run-dir"
+        )
+    return found[0] if found else exact
 
 
 @dataclass(frozen=True)
@@ -78,28 +145,82 @@ class RunFolder:
     def summary(self) -> Path:
         return self.path / "summary.json"
 
+    def foreign_content(self) -> str | None:
+        """Why this folder is not a gmcnn run that ``overwrite`` may replace, or ``None``.
+
+        A run folder holds only :data:`RUN_ENTRIES` (and temporaries of atomic writes), its
+        ``config.yaml`` is a gmcnn config and ``checkpoints/`` holds only ``.ckpt`` files. A
+        folder that does not exist, or holds nothing but empty run sub-folders (a start that
+        was killed before writing ``config.yaml``), may be replaced too.
+        """
+        if self.path.is_symlink():
+            return "it is a symbolic link"
+        if not self.path.exists():
+            return None
+        if not self.path.is_dir():
+            return "it is a file, not a folder"
+        entries = sorted(self.path.iterdir())
+        for entry in entries:
+            if entry.name not in RUN_ENTRIES and not _is_temporary(entry.name):
+                return f"it holds {entry.name!r}, which is not part of a gmcnn run"
+        if self.checkpoints.is_dir():
+            for entry in sorted(self.checkpoints.iterdir()):
+                if entry.suffix != ".ckpt" and not _is_temporary(entry.name):
+                    return f"its checkpoints folder holds {entry.name!r}, which is not a checkpoint"
+        if not self.config.is_file():
+            if all(e.is_dir() and not any(e.iterdir()) for e in entries):
+                return None
+            return "it has no config.yaml"
+        try:
+            saved = self.saved_config()
+        except (RunFolderError, yaml.YAMLError, UnicodeDecodeError):
+            return f"its {self.config.name} is not a gmcnn config"
+        if not {"data", "model"} <= set(saved):
+            return f"its {self.config.name} is not a gmcnn config"
+        return None
+
+    def check_replaceable(self) -> None:
+        """Raise :class:`RunFolderError` unless ``overwrite`` may delete this folder."""
+        reason = self.foreign_content()
+        if reason is not None:
+            raise RunFolderError(
+                f"refusing to replace {self.path}: {reason}; --overwrite replaces only a gmcnn "
+                "run folder (choose another --run-dir, or move the folder away yourself)"
+            )
+
     def check_available(self, config: ExperimentConfig, resume: bool, overwrite: bool) -> None:
         """Raise :class:`RunFolderError` unless the run may start (or resume) here."""
         if resume and overwrite:
             raise RunFolderError("choose either --resume or --overwrite, not both")
+        _writable_parent(self.path)
         if resume:
             if not self.last.is_file():
                 raise RunFolderError(
                     f"nothing to resume in {self.path}: {self.last} does not exist"
                 )
             self.check_config(config)
-        elif not overwrite and self.path.exists() and any(self.path.iterdir()):
+        elif overwrite:
+            self.check_replaceable()
+        elif self.path.exists() and any(self.path.iterdir()):
             raise RunFolderError(
                 f"run folder {self.path} already exists; pass --overwrite to replace it or "
                 "--resume to continue it"
             )
 
     def prepare(self, config: ExperimentConfig, resume: bool, overwrite: bool) -> None:
-        """Create the folder for a new run, or check it for ``resume``; write ``config.yaml``."""
+        """Create the folder for a new run, or check it for ``resume``; write ``config.yaml``.
+
+        Resuming with a larger ``trainer.max_epochs`` records the new value in ``config.yaml``.
+        """
         self.check_available(config, resume, overwrite)
         if resume:
+            if self.saved_config().get("trainer", {}).get("max_epochs") != (
+                config.trainer.max_epochs
+            ):
+                write_text(self.config, yaml.safe_dump(config.to_dict(), sort_keys=False))
             return
         if self.path.exists():
+            self.check_replaceable()  # never delete anything but a run
             shutil.rmtree(self.path)
         self.checkpoints.mkdir(parents=True, exist_ok=True)
         write_text(self.config, yaml.safe_dump(config.to_dict(), sort_keys=False))
@@ -114,15 +235,25 @@ class RunFolder:
         return data
 
     def check_config(self, config: ExperimentConfig) -> None:
-        """Refuse to resume with a config other than the one the run started with."""
+        """Refuse to resume with a config other than the one the run started with.
+
+        Only ``trainer.max_epochs`` may change, and only upwards: a finished or interrupted
+        run is extended to the new number of epochs.
+        """
         # Read the saved config through today's schema, so that a key added since the run
         # started compares equal when the new run leaves it at its default.
         saved = config_from_dict(self.saved_config(), str(self.config)).to_dict()
-        changed = list(differences(saved, config.to_dict()))
+        changed = [k for k in differences(saved, config.to_dict()) if k != "trainer.max_epochs"]
         if changed:
             raise ConfigError(
                 f"cannot resume {self.path} with a different config: key {changed[0]!r} "
-                f"differs from {self.config}"
+                f"differs from {self.config} (only trainer.max_epochs may grow)"
+            )
+        before, after = saved["trainer"]["max_epochs"], config.trainer.max_epochs
+        if after < before:
+            raise ConfigError(
+                f"cannot resume {self.path} with trainer.max_epochs={after}: it was started "
+                f"with {before}; resuming may only raise it"
             )
 
     def write_summary(self, summary: dict[str, Any]) -> None:

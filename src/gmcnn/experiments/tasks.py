@@ -17,10 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gmcnn.experiments.config import ExperimentConfig
-
-
-class NonFiniteLossError(RuntimeError):
-    """The training loss became NaN or infinite; the run stops, checkpoints stay as they were."""
+from gmcnn.experiments.errors import NonFiniteLossError as NonFiniteLossError  # re-exported
 
 
 def relaxation_penalty(model: nn.Module) -> Tensor | None:
@@ -149,6 +146,12 @@ class ClassificationTask(ExperimentTask):
     def loss(self, batch: tuple[Tensor, Tensor]) -> tuple[Tensor, dict[str, Tensor]]:
         images, labels = batch
         logits = self.model(images)
+        classes = logits.shape[1]
+        if labels.numel() and (int(labels.min()) < 0 or int(labels.max()) >= classes):
+            bad = int(labels.max()) if int(labels.max()) >= classes else int(labels.min())
+            raise ValueError(
+                f"label {bad} is outside the model's {classes} classes 0 … {classes - 1}"
+            )
         loss = F.cross_entropy(logits, labels)
         accuracy = (logits.argmax(dim=1) == labels).float().mean()
         return loss, {"accuracy": accuracy}

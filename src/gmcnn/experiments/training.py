@@ -7,6 +7,12 @@ to CSV (and TensorBoard when it is installed), evaluates the best checkpoint on 
 splits and writes ``summary.json``. ``trainer.devices`` / ``trainer.num_nodes`` /
 ``trainer.strategy=ddp`` train on several GPUs or nodes through Lightning's DDP; mixed
 precision is used on GPUs (``trainer.precision=auto``).
+
+``checkpoints/last.ckpt`` is the state at the end of every completed epoch (the resume
+point), ``checkpoints/best.ckpt`` that of the epoch with the lowest validation loss. The
+time per epoch in the summary leaves out the first epoch (warm-up) when more than one ran.
+Everything that can be checked before training — config values, the hardware asked for,
+the run folder, empty datasets, labels outside the model's classes — is checked first.
 """
 
 from __future__ import annotations
@@ -30,12 +36,10 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from gmcnn.experiments.config import (
+    IN_MEMORY,
     ConfigError,
-    DataConfig,
     ExperimentConfig,
-    ModelConfig,
-    OptimizerConfig,
-    TrainerConfig,
+    config_from_dict,
 )
 from gmcnn.experiments.data import (
     TEST_SPLITS,
@@ -55,11 +59,16 @@ class CheckpointError(ValueError):
     """A checkpoint is unreadable or belongs to another architecture."""
 
 
+class DataError(ValueError):
+    """A dataset cannot be trained on as given (empty, or labels outside the classes)."""
+
+
 #: Lightning messages that say nothing about this run (hardware banners, tips, loader hints).
 _NOISE = (
     r".*LeafSpec.*is deprecated.*",
     r".*does not have many workers.*",
     r".*is smaller than the logging interval.*",
+    r".*Checkpoint directory .* exists and is not empty.*",  # resuming: the run's own folder
 )
 
 
@@ -91,18 +100,33 @@ def build_experiment_model(config: ExperimentConfig, data: ExperimentData) -> nn
         raise ConfigError(f"model {config.model.name!r}: {error}") from None
 
 
+def read_checkpoint(checkpoint: Path) -> dict[str, Any]:
+    """The contents of a Lightning checkpoint file, on the CPU.
+
+    Raises :class:`CheckpointError` (one line) for a file that is not a checkpoint: a text
+    file named ``.ckpt``, a truncated or empty file, a folder, a file of another format.
+    """
+    if not Path(checkpoint).is_file():
+        raise CheckpointError(f"checkpoint {checkpoint} is not a file")
+    try:
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+    except Exception as error:  # unpickling raises anything the file's bytes lead it to
+        reason = " ".join(str(error).split())[:200] or type(error).__name__
+        raise CheckpointError(
+            f"{checkpoint} is not a readable checkpoint ({type(error).__name__}: {reason})"
+        ) from None
+    if not isinstance(state, dict) or "state_dict" not in state:
+        raise CheckpointError(f"{checkpoint} is not a gmcnn training checkpoint")
+    return state
+
+
 def load_weights(model: nn.Module, checkpoint: Path) -> dict[str, Any]:
     """Load a Lightning checkpoint's weights into ``model``; return the checkpoint.
 
     Raises :class:`CheckpointError` (one line) when the file is unreadable or its weights do
     not fit ``model``'s architecture.
     """
-    try:
-        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
-    except (OSError, RuntimeError, EOFError) as error:
-        raise CheckpointError(f"checkpoint {checkpoint} cannot be read: {error}") from None
-    if not isinstance(state, dict) or "state_dict" not in state:
-        raise CheckpointError(f"{checkpoint} is not a gmcnn training checkpoint")
+    state = read_checkpoint(checkpoint)
     weights = {k.removeprefix("model."): v for k, v in state["state_dict"].items()}
     expected = model.state_dict()
     # GMConv fills in error positions that older checkpoints lack (the identity rule then).
@@ -136,6 +160,9 @@ def describe(config: ExperimentConfig, data: ExperimentData, model: nn.Module) -
         "model": config.model.name,
         "model_options": dict(config.model.options),
         "splits": data.sizes(),
+        "subset": {"max_examples": config.data.max_examples, "full_sizes": data.full_sizes}
+        if data.full_sizes
+        else None,
         "input": {"channels": data.inputs.channels, "shape": list(data.inputs.shape)},
         "outputs": data.inputs.outputs,
         "parameters": parameter_count(model),
@@ -160,11 +187,89 @@ def format_description(info: dict[str, Any]) -> str:
     ]
     if "parameters" in info["paper"]:
         lines.append(f"paper parameters: {info['paper']['parameters']}")
+    if info.get("subset"):
+        lines.append(
+            f"subset: the first {info['subset']['max_examples']:,} examples of each split "
+            "(data.max_examples); not comparable with the paper"
+        )
     return "\n".join(lines)
+
+
+def check_hardware(config: ExperimentConfig) -> None:
+    """Raise :class:`ConfigError` when ``config`` asks for hardware this machine lacks."""
+    trainer = config.trainer
+    if trainer.accelerator in ("gpu", "cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(
+                f"config key 'trainer.accelerator' = {trainer.accelerator!r}: no CUDA GPU is "
+                f"available (torch {torch.__version__}); use auto or cpu"
+            )
+        count = torch.cuda.device_count()
+        if isinstance(trainer.devices, int) and trainer.devices > count:
+            raise ConfigError(
+                f"config key 'trainer.devices' = {trainer.devices}: this machine has {count} "
+                "CUDA GPU(s)"
+            )
+    if trainer.accelerator == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError(
+            "config key 'trainer.accelerator' = 'mps': Apple's MPS is not available here; use "
+            "auto or cpu"
+        )
+
+
+def check_datasets(data: ExperimentData, model: nn.Module, task: Task) -> None:
+    """Raise :class:`DataError` for an empty split or a label outside the model's classes.
+
+    The number of classes is the width of the model's output on one training example.
+    """
+    splits = {"train": data.train, "valid": data.valid, **data.tests}
+    for split, dataset in splits.items():
+        if len(dataset) == 0:  # type: ignore[arg-type]
+            raise DataError(f"the {split} set is empty: training needs at least one example")
+    if task != "classification":
+        return
+    x, _ = data.train[0]
+    was_training = model.training
+    with torch.no_grad():
+        outputs = model.eval()(torch.as_tensor(x)[None])
+    model.train(was_training)
+    if outputs.dim() != 2:
+        raise DataError(
+            f"a classifier must return logits of shape (batch, classes), got "
+            f"{tuple(outputs.shape)} for one example"
+        )
+    classes = int(outputs.shape[1])
+    for split, dataset in splits.items():
+        low, high, index = _label_range(dataset)
+        if low < 0 or high >= classes:
+            bad = high if high >= classes else low
+            raise DataError(
+                f"label {bad} in the {split} set (example {index}) is outside the model's "
+                f"{classes} classes 0 … {classes - 1}"
+            )
+
+
+def _label_range(dataset: Dataset[Any]) -> tuple[int, int, int]:
+    """Smallest and largest label of a classification dataset, and where the extreme is.
+
+    Reads ``tensors[1]`` of a :class:`~torch.utils.data.TensorDataset` (or a ``labels``
+    tensor) at once; otherwise every example.
+    """
+    tensors = getattr(dataset, "tensors", None)
+    labels = tensors[1] if isinstance(tensors, tuple) and len(tensors) == 2 else None
+    if labels is None:
+        labels = getattr(dataset, "labels", None)
+    if not (torch.is_tensor(labels) and len(labels) == len(dataset)):  # type: ignore[arg-type]
+        labels = torch.as_tensor([int(dataset[i][1]) for i in range(len(dataset))])  # type: ignore[arg-type]
+    labels = torch.as_tensor(labels).reshape(-1)
+    low, high = int(labels.min()), int(labels.max())
+    index = int(torch.nonzero((labels == high) | (labels < 0))[0]) if labels.numel() else 0
+    return low, high, index
 
 
 def dry_run(config: ExperimentConfig) -> dict[str, Any]:
     """Build data pipeline and model, draw one batch and run it; no training, no files."""
+    check_hardware(config)
     torch.manual_seed(config.seed)
     data = load_experiment_data(config)
     model = build_experiment_model(config, data)
@@ -229,14 +334,29 @@ def _train(
     import lightning.pytorch as pl
 
     rank_zero = launched_as_rank_zero()
+    check_hardware(config)
     if rank_zero:
         run.check_available(config, resume, overwrite)  # fail before loading anything
     pl.seed_everything(config.seed, workers=True, verbose=False)
     data = load_experiment_data(config)
     model = build_experiment_model(config, data)
+    check_datasets(data, model, config.task)
     if rank_zero:  # only now: a missing dataset or a bad model leaves no folder behind
         run.prepare(config, resume=resume, overwrite=overwrite)
     return _fit(config, run, data, model, resume, argv)
+
+
+#: The config keys behind :func:`fit`'s arguments, for its error messages.
+_FIT_ARGUMENTS = {
+    "task": "task",
+    "seed": "seed",
+    "data.batch_size": "batch_size",
+    "data.eval_batch_size": "batch_size",
+    "optimizer.lr": "lr",
+    "optimizer.weight_decay": "weight_decay",
+    "trainer.max_epochs": "max_epochs",
+    "trainer.progress_bar": "progress_bar",
+}
 
 
 def fit(
@@ -252,7 +372,7 @@ def fit(
     weight_decay: float = 0.0153,
     batch_size: int = 64,
     seed: int = 0,
-    progress_bar: bool = False,
+    progress_bar: bool = True,
     overwrite: bool = False,
 ) -> dict[str, Any]:
     """Train any ``model`` on your own datasets with the paper's recipe; return the summary.
@@ -262,24 +382,42 @@ def fit(
     :func:`train` does applies: AdamW with ReduceLROnPlateau, early stopping, best and last
     checkpoints, ``metrics.csv`` and ``summary.json`` in ``run_dir`` (default:
     ``runs/custom/<model class>``), test metrics and the model equivariance error.
+    ``progress_bar`` shows a bar on a terminal and one line per epoch otherwise
+    (``progress_bar=False``: silent).
+
+    Every argument is checked before anything is written: ``max_epochs``, ``batch_size``
+    and ``lr`` must be positive (and finite), the datasets non-empty, and every label one
+    of the model's classes (:class:`DataError`); a ``run_dir`` that exists is replaced only
+    with ``overwrite`` and only when it is a gmcnn run folder.
     """
     name = type(model).__name__
-    config = ExperimentConfig(
-        name=f"custom/{name}",
-        task=task,
-        data=DataConfig(name="(in memory)", batch_size=batch_size, eval_batch_size=batch_size),
-        model=ModelConfig(name=name),
-        seed=seed,
-        optimizer=OptimizerConfig(lr=lr, weight_decay=weight_decay),
-        trainer=TrainerConfig(max_epochs=max_epochs, progress_bar=progress_bar),
-    )
+    raw = {
+        "task": task,
+        "seed": seed,
+        "data": {"name": IN_MEMORY, "batch_size": batch_size, "eval_batch_size": batch_size},
+        "model": {"name": name},
+        "optimizer": {"lr": lr, "weight_decay": weight_decay},
+        "trainer": {"max_epochs": max_epochs, "progress_bar": progress_bar},
+    }
+    try:
+        config = config_from_dict(raw, f"custom/{name}", registered=False)
+    except ConfigError as error:  # name fit's argument, not the config key behind it
+        message = str(error)
+        for key, argument in _FIT_ARGUMENTS.items():
+            message = message.replace(f"config key '{key}'", f"fit argument {argument}")
+        raise ConfigError(message) from None
     run = RunFolder(Path(run_dir) if run_dir is not None else runs_root() / "custom" / name)
+    run.check_available(config, resume=False, overwrite=overwrite)
+    for split, dataset in (("train", train_data), ("valid", valid_data), ("test", test_data)):
+        if dataset is not None and len(dataset) == 0:  # type: ignore[arg-type]
+            raise DataError(f"{split}_data is empty: training needs at least one example")
     data = ExperimentData(
         train=train_data,
         valid=valid_data,
         tests={TEST_SPLITS[task][0]: test_data if test_data is not None else valid_data},
         inputs=input_spec(task, train_data),
     )
+    check_datasets(data, model, config.task)
     with quiet_lightning():
         run.prepare(config, resume=False, overwrite=overwrite)
         torch.manual_seed(seed)
@@ -297,10 +435,16 @@ def _fit(
     argv: Sequence[str] | None,
 ) -> dict[str, Any] | None:
     import lightning.pytorch as pl
+    from lightning.fabric.utilities.exceptions import MisconfigurationException
     from lightning.pytorch.callbacks import EarlyStopping, ModelCheckpoint, TQDMProgressBar
 
     from gmcnn.experiments.budget import budget_summary
-    from gmcnn.experiments.callbacks import AtomicCheckpointIO, EpochLines, EpochTimer
+    from gmcnn.experiments.callbacks import (
+        AtomicCheckpointIO,
+        EpochLines,
+        EpochTimer,
+        mean_epoch_seconds,
+    )
     from gmcnn.experiments.tasks import NonFiniteLossError, make_task
 
     info = describe(config, data, model)
@@ -312,7 +456,15 @@ def _fit(
         monitor="valid/loss",
         mode="min",
         save_top_k=1,
-        save_last=True,
+        enable_version_counter=False,
+    )
+    # Lightning's save_last writes last.ckpt only on epochs that improve the monitored loss;
+    # this one writes it at the end of every epoch (after ``checkpoint``, whose state it holds).
+    every_epoch = ModelCheckpoint(
+        dirpath=run.checkpoints,
+        filename=Path(run.last).stem,
+        monitor=None,
+        save_top_k=1,
         enable_version_counter=False,
     )
     stopper = EarlyStopping(
@@ -323,25 +475,28 @@ def _fit(
     display: list[pl.Callback] = []
     if config.trainer.progress_bar:
         display.append(TQDMProgressBar() if interactive else EpochLines())
-    trainer = pl.Trainer(
-        accelerator=config.trainer.accelerator,
-        devices=config.trainer.devices,
-        num_nodes=config.trainer.num_nodes,
-        strategy=config.trainer.strategy,
-        precision=_precision(config),  # type: ignore[arg-type]
-        max_epochs=config.trainer.max_epochs,
-        max_time=None
-        if config.trainer.max_minutes is None
-        else timedelta(minutes=config.trainer.max_minutes),
-        logger=_loggers(run, resume_epoch),
-        callbacks=[checkpoint, stopper, timer, *display],
-        plugins=[AtomicCheckpointIO()],
-        enable_progress_bar=interactive,
-        enable_model_summary=False,
-        log_every_n_steps=config.trainer.log_every_n_steps,
-        default_root_dir=run.path,
-        num_sanity_val_steps=0,
-    )
+    try:
+        trainer = pl.Trainer(
+            accelerator=config.trainer.accelerator,
+            devices=config.trainer.devices,
+            num_nodes=config.trainer.num_nodes,
+            strategy=config.trainer.strategy,
+            precision=_precision(config),  # type: ignore[arg-type]
+            max_epochs=config.trainer.max_epochs,
+            max_time=None
+            if config.trainer.max_minutes is None
+            else timedelta(minutes=config.trainer.max_minutes),
+            logger=_loggers(run, resume_epoch),
+            callbacks=[checkpoint, every_epoch, stopper, timer, *display],
+            plugins=[AtomicCheckpointIO()],
+            enable_progress_bar=interactive,
+            enable_model_summary=False,
+            log_every_n_steps=config.trainer.log_every_n_steps,
+            default_root_dir=run.path,
+            num_sanity_val_steps=0,
+        )
+    except (MisconfigurationException, ValueError, TypeError, RuntimeError) as error:
+        raise ConfigError(f"trainer settings: {' '.join(str(error).split())}") from None
     distributed = config.trainer.num_nodes > 1 or config.trainer.devices not in (1, "1")
     started = time.time()
     try:
@@ -374,7 +529,10 @@ def _fit(
         "stopped_early": stopper.stopped_epoch > 0,
         **budget_summary(trainer, config.trainer.max_minutes),  # --budget (budget.py)
         "world_size": trainer.world_size,
-        "seconds_per_epoch": sum(timer.seconds) / len(timer.seconds) if timer.seconds else None,
+        "seconds_per_epoch": mean_epoch_seconds(timer.seconds),
+        "seconds_per_epoch_excludes_first": len(timer.seconds) > 1,
+        "first_epoch_seconds": timer.seconds[0] if timer.seconds else None,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "train_seconds": time.time() - started,
         "best_checkpoint": str(best),
         "best_valid_loss": None if score is None else float(score),

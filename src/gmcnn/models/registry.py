@@ -38,6 +38,17 @@ class InputSpec:
     shape: tuple[int, ...]
     outputs: int
 
+    def __post_init__(self) -> None:
+        """Refuse what no model can be built for: no classes, channels or grid points."""
+        for what, value in (("outputs", self.outputs), ("channels", self.channels)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                unit = "classes" if what == "outputs" and self.task == "classification" else what
+                raise ValueError(f"InputSpec {what}={value!r}: a model needs at least one {unit}")
+        if not self.shape or any(
+            isinstance(n, bool) or not isinstance(n, int) or n < 1 for n in self.shape
+        ):
+            raise ValueError(f"InputSpec shape={self.shape!r}: expected positive axis lengths")
+
 
 @dataclass(frozen=True)
 class ModelSpec:
