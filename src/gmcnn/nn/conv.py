@@ -150,8 +150,8 @@ class GMConv(nn.Module):
         rank: int = 0,
         relaxation: Relaxation | None = None,
         implementation: Implementation = "auto",
-        device: torch.device | str | None = None,
         error_positions: ErrorPositions = None,
+        device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
         super().__init__()
