@@ -400,3 +400,21 @@ def test_resume_may_raise_max_epochs_and_nothing_else(
         code = main(["train", "tiny/gm", override, "--run-dir", str(run_dir), "--resume"])
         assert code == 2
         _one_error_line(capsys.readouterr().err, *words)
+
+
+def test_layer_index_arrays_are_not_in_the_state_dict_as_docs_layers_md_says() -> None:
+    from gmcnn.groups import cyclic, direct_product
+    from gmcnn.nn import GMConv
+
+    group = direct_product(cyclic(8), cyclic(8))
+    layers = {
+        path: GMConv(group, 2, 3, radius=1, channel_mixing="full", implementation=path)
+        for path in ("conv", "fft", "gather")
+    }
+    derived = {"taps", "members", "turns", "source", "target", "layout", "position"}
+    for layer in layers.values():
+        assert set(layer.state_dict()) == {"weight", "bias", "kernel_elements"}
+        assert derived & {name for name, _ in layer.named_buffers()}
+    layers["gather"].load_state_dict(layers["fft"].state_dict(), strict=True)
+    x = torch.randn(1, 2, 8, 8)
+    torch.testing.assert_close(layers["gather"](x), layers["fft"](x), atol=1e-5, rtol=1e-5)

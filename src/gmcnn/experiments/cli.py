@@ -28,7 +28,12 @@ def _positive_int(text: str) -> int:
 
 def _train(args: argparse.Namespace) -> int:
     from gmcnn.experiments.config import list_experiments, load_config
-    from gmcnn.experiments.runs import default_run_dir, resume_run_dir
+    from gmcnn.experiments.runs import (
+        RunFolder,
+        default_run_dir,
+        launched_as_rank_zero,
+        resume_run_dir,
+    )
 
     if args.list:
         print("\n".join(list_experiments()))
@@ -39,9 +44,9 @@ def _train(args: argparse.Namespace) -> int:
 
     overrides = budget_overrides(args.budget, args.overrides)  # --budget: trainer.max_minutes
     config = load_config(args.experiment, overrides)  # checked before Lightning loads
-    from gmcnn.experiments.training import dry_run, format_description, train
-
     if args.dry_run:
+        from gmcnn.experiments.training import dry_run, format_description
+
         print(format_description(dry_run(config)))
         return 0
     named = [*args.overrides, f"budget={args.budget}"] if args.budget else args.overrides
@@ -52,6 +57,10 @@ def _train(args: argparse.Namespace) -> int:
         print(f"resuming {run_dir}", file=sys.stderr)
     else:
         run_dir = default_run_dir(args.experiment, named)
+    if launched_as_rank_zero():  # the run folder is checked before Lightning is loaded
+        RunFolder(run_dir).check_available(config, args.resume, args.overwrite)
+    from gmcnn.experiments.training import train
+
     summary = train(config, run_dir, resume=args.resume, overwrite=args.overwrite)
     if summary is not None:
         from gmcnn.experiments.report import format_run

@@ -66,6 +66,11 @@ def _writable_parent(path: Path) -> None:
         raise RunFolderError(f"cannot create run folder {path}: {ancestor} is not writable")
 
 
+def launched_as_rank_zero() -> bool:
+    """Whether this process is the first of a (possibly distributed) launch."""
+    return all(os.environ.get(var, "0") == "0" for var in ("RANK", "LOCAL_RANK", "NODE_RANK"))
+
+
 def runs_root() -> Path:
     """``$GMCNN_RUNS`` or ``./runs``."""
     return Path(os.environ.get(RUNS_ENV, "runs"))

@@ -81,7 +81,7 @@ def _recorded(target: Path, checkpoint: Path, config: ExperimentConfig) -> dict[
 
 
 def evaluate_saved(
-    target: Path,
+    target: Path | str,
     experiment: str | None = None,
     overrides: Sequence[str] = (),
     *,

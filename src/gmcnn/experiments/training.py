@@ -21,7 +21,6 @@ import contextlib
 import importlib.metadata
 import importlib.util
 import logging
-import os
 import platform
 import sys
 import time
@@ -50,7 +49,7 @@ from gmcnn.experiments.data import (
     train_loader,
 )
 from gmcnn.experiments.evaluation import data_equivariance, evaluate
-from gmcnn.experiments.runs import RunFolder, runs_root
+from gmcnn.experiments.runs import RunFolder, launched_as_rank_zero, runs_root
 from gmcnn.metrics import flops_per_example, parameter_count
 from gmcnn.models.registry import Task, build_model
 
@@ -85,11 +84,6 @@ def quiet_lightning() -> Iterator[None]:
             yield
     finally:
         logger.setLevel(level)
-
-
-def launched_as_rank_zero() -> bool:
-    """Whether this process is the first of a (possibly distributed) launch."""
-    return all(os.environ.get(var, "0") == "0" for var in ("RANK", "LOCAL_RANK", "NODE_RANK"))
 
 
 def build_experiment_model(config: ExperimentConfig, data: ExperimentData) -> nn.Module:
