@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 from torch import nn
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, Subset
 
 from gmcnn.experiments.config import (
     IN_MEMORY,
@@ -234,31 +234,40 @@ def check_datasets(data: ExperimentData, model: nn.Module, task: Task) -> None:
         )
     classes = int(outputs.shape[1])
     for split, dataset in splits.items():
-        low, high, index = _label_range(dataset)
-        if low < 0 or high >= classes:
-            bad = high if high >= classes else low
+        labels = _labels_of(dataset)
+        outside = torch.nonzero((labels < 0) | (labels >= classes))
+        if outside.numel():
+            index = int(outside[0])
             raise DataError(
-                f"label {bad} in the {split} set (example {index}) is outside the model's "
-                f"{classes} classes 0 … {classes - 1}"
+                f"label {int(labels[index])} in the {split} set (example {index}) is outside "
+                f"the model's {classes} classes 0 … {classes - 1}"
             )
 
 
-def _label_range(dataset: Dataset[Any]) -> tuple[int, int, int]:
-    """Smallest and largest label of a classification dataset, and where the extreme is.
-
-    Reads ``tensors[1]`` of a :class:`~torch.utils.data.TensorDataset` (or a ``labels``
-    tensor) at once; otherwise every example.
-    """
+def _labels_tensor(dataset: Dataset[Any]) -> torch.Tensor | None:
+    """The labels of ``dataset`` as one tensor, when it holds them so (else ``None``)."""
     tensors = getattr(dataset, "tensors", None)
     labels = tensors[1] if isinstance(tensors, tuple) and len(tensors) == 2 else None
     if labels is None:
         labels = getattr(dataset, "labels", None)
+    return labels if torch.is_tensor(labels) else None
+
+
+def _labels_of(dataset: Dataset[Any]) -> torch.Tensor:
+    """Every label of a classification dataset, as one integer tensor.
+
+    Reads ``tensors[1]`` of a :class:`~torch.utils.data.TensorDataset` (or a ``labels``
+    tensor, also through a :class:`~torch.utils.data.Subset`) at once; otherwise every
+    example.
+    """
+    if isinstance(dataset, Subset):
+        base = _labels_tensor(dataset.dataset)
+        labels = base[torch.as_tensor(list(dataset.indices))] if base is not None else None
+    else:
+        labels = _labels_tensor(dataset)
     if not (torch.is_tensor(labels) and len(labels) == len(dataset)):  # type: ignore[arg-type]
         labels = torch.as_tensor([int(dataset[i][1]) for i in range(len(dataset))])  # type: ignore[arg-type]
-    labels = torch.as_tensor(labels).reshape(-1)
-    low, high = int(labels.min()), int(labels.max())
-    index = int(torch.nonzero((labels == high) | (labels < 0))[0]) if labels.numel() else 0
-    return low, high, index
+    return torch.as_tensor(labels).reshape(-1)
 
 
 def dry_run(config: ExperimentConfig) -> dict[str, Any]:
