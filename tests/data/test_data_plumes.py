@@ -21,13 +21,15 @@ from gmcnn.data import (
 from gmcnn.data.plume_equivariance import compose_level, level_simulations
 
 SMALL = {"resolution": 16, "steps": 20}
+#: Tests that replace the simulation with a stand-in run it in this process.
+ONE = {"workers": 1}
 SHORT_TIMES = {"train": (0, 4), "valid": (4, 6), "test-future": (6, 8), "test-domain": (0, 4)}
 
 
 def _fake_simulate(calls: list[str]):
     """A stand-in for PhiFlow that records which simulations ran."""
 
-    def simulate(sim, resolution, steps, on_step=None):
+    def simulate(sim, resolution, steps, on_step=None, engine="jit"):
         calls.append(sim.key)
         rng = np.random.default_rng(abs(hash(sim.key)) % 2**32)
         return rng.standard_normal((steps, 2, resolution, resolution)).astype(np.float32)
@@ -87,14 +89,14 @@ def test_generation_resumes_where_it_stopped(monkeypatch: pytest.MonkeyPatch) ->
     calls: list[str] = []
     fake = _fake_simulate(calls)
 
-    def interrupted(sim, resolution, steps, on_step=None):
+    def interrupted(sim, resolution, steps, on_step=None, engine="jit"):
         if len(calls) == 2:
             raise KeyboardInterrupt
         return fake(sim, resolution, steps, on_step)
 
     monkeypatch.setattr(plumes, "simulate", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        prepare("plumes-rotation", simulations=4, progress=False, **SMALL)
+        prepare("plumes-rotation", simulations=4, progress=False, **ONE, **SMALL)
     folder = prepared_folder("plumes-rotation")
     assert sorted(p.name for p in folder.glob("raw_data_*")) == [
         "raw_data_27_2.pt",
@@ -104,13 +106,13 @@ def test_generation_resumes_where_it_stopped(monkeypatch: pytest.MonkeyPatch) ->
     status = {(r.name, r.source): r.status for r in datasets()}
     assert status[("plumes-rotation", "phiflow")].startswith("partial")
     with pytest.raises(ValueError, match="partial generation"):
-        prepare("plumes-rotation", simulations=5, progress=False, **SMALL)
+        prepare("plumes-rotation", simulations=5, progress=False, **ONE, **SMALL)
     monkeypatch.setattr(plumes, "simulate", fake)
-    manifest = prepare("plumes-rotation", simulations=4, progress=False, **SMALL)
+    manifest = prepare("plumes-rotation", simulations=4, progress=False, **ONE, **SMALL)
     assert calls == ["27_2", "6_1", "33_0", "14_1"]
     assert len(manifest.files) == 4
-    assert set(json.loads((folder / plumes.TIMINGS_FILE).read_text())) == set(calls)
-    prepare("plumes-rotation", simulations=4, progress=False, **SMALL)
+    assert set(json.loads((folder / plumes.SIMULATIONS_FILE).read_text())) == set(calls)
+    prepare("plumes-rotation", simulations=4, progress=False, **ONE, **SMALL)
     assert len(calls) == 4  # prepared twice: no work the second time
 
 
@@ -138,7 +140,7 @@ def test_equivariance_sets(monkeypatch: pytest.MonkeyPatch) -> None:
         level_simulations(10)
     calls: list[str] = []
     monkeypatch.setattr(plumes, "simulate", _fake_simulate(calls))
-    manifest = prepare("plumes-equivariance", simulations=4, progress=False, **SMALL)
+    manifest = prepare("plumes-equivariance", simulations=4, progress=False, **ONE, **SMALL)
     assert manifest.splits["trajectories"]["shape"] == [10, 2, 16, 16]  # 20 steps, first 10 dropped
     times = {"train": (0, 2), "valid": (2, 3)}
     level1 = load("plumes-equivariance", "train", level=1, target_frames=2, times=times)

@@ -25,11 +25,13 @@ from gmcnn.data.classification_catalog import CLASSIFICATION_SPECS
 from gmcnn.data.dynamics_catalog import DYNAMICS_SPECS
 from gmcnn.data.sources import BuildContext, DatasetSpec, Source
 from gmcnn.data.storage import (
+    MANIFEST,
     IntegrityError,
     Manifest,
     clean_interrupted,
     data_root,
     folder_bytes,
+    manifest_problems,
     read_manifest,
     replace_folder,
     staging_folder,
@@ -114,7 +116,7 @@ def _raw_dir(source: Source, root: Path, raw_dir: PathLike | None) -> Path | Non
 
 
 def _remedy(spec: DatasetSpec, source: Source) -> str:
-    return f"run `gmcnn data prepare {spec.name} --source {source.name} --force`"
+    return f"run `gmcnn data prepare {spec.name} --source {source.name}` to build it again"
 
 
 def prepare(
@@ -125,6 +127,7 @@ def prepare(
     force: bool = False,
     raw_dir: PathLike | None = None,
     progress: bool = True,
+    workers: int | None = None,
     **options: Any,
 ) -> Manifest:
     """Build dataset ``name`` from ``source`` (default: its first) and return its manifest.
@@ -138,7 +141,15 @@ def prepare(
     builds the new one beside it (``.SOURCE.rebuild-PID``) and swaps it in when it is done,
     so a failing or interrupted rebuild leaves the prepared data as it was. Temporaries
     left by killed builds are removed first (:func:`~gmcnn.data.storage.clean_interrupted`).
+    A complete folder whose files no longer match its manifest (missing, truncated,
+    altered) is reported on stderr and repaired: the bad files are built again (for plume
+    simulations, only those). ``workers`` is how many processes a build may use (plume
+    simulations; default one per core).
     """
+    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
+        raise ValueError(f"workers={workers!r}: expected a positive number of processes")
+    if workers is not None and workers < 1:
+        raise ValueError(f"workers={workers}: expected a positive number of processes")
     spec = dataset_spec(name)
     src = spec.source(source)
     resolved = _build_options(spec, src, options)
@@ -160,8 +171,13 @@ def prepare(
                     f"{folder} was prepared with options {manifest.options}, not {resolved}; "
                     "pass force=True (--force) to rebuild it"
                 )
-            verify_manifest(folder, manifest, _remedy(spec, src))
-            return manifest
+            problems = manifest_problems(folder, manifest)
+            if not problems:
+                return manifest
+            for rel, problem in problems.items():
+                print(f"{spec.name}: {problem}; building it again", file=sys.stderr)
+                (folder / rel).unlink(missing_ok=True)
+            (folder / MANIFEST).unlink()
     if src.kind in ("user files", "system package") and (raw is None or not raw.is_dir()):
         raise FileNotFoundError(
             f"{spec.name} ({src.name}) needs {src.needs}: put them in {raw} or pass raw_dir "
@@ -176,7 +192,7 @@ def prepare(
     start = time.perf_counter()
     try:
         try:
-            result = src.build(BuildContext(target, raw, resolved, progress))
+            result = src.build(BuildContext(target, raw, resolved, progress, workers))
         except FileNotFoundError as error:
             raise FileNotFoundError(
                 f"{error}; {spec.name} ({src.name}) needs {src.needs} in {raw} (or pass "

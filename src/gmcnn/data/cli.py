@@ -1,4 +1,4 @@
-"""``gmcnn data list`` and ``gmcnn data prepare NAME``: the datasets from the command line."""
+"""``gmcnn data list | prepare | verify | show``: the datasets from the command line."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ import time
 from typing import Any
 
 from gmcnn.data.api import REGISTRY, dataset_spec, datasets, prepare, prepared_folder
-from gmcnn.data.storage import data_root, read_manifest
+from gmcnn.data.plumes import SimulationError, read_records, simulation_problem
+from gmcnn.data.storage import data_root, manifest_problems, read_manifest
 
 
 def register(subparsers: Any) -> None:
@@ -44,8 +45,32 @@ def register(subparsers: Any) -> None:
         metavar="KEY=VALUE",
         help="any other build option, e.g. --set valid=2000 (repeatable)",
     )
+    build.add_argument(
+        "--workers",
+        type=int,
+        help="processes for plume simulations (default: one per core)",
+    )
     build.add_argument("--quiet", action="store_true", help="no progress bars")
     build.set_defaults(func=_prepare)
+
+    check = commands.add_parser(
+        "verify", help="re-check every file of a prepared dataset against its manifest"
+    )
+    check.add_argument("name", choices=list(REGISTRY), metavar="NAME", help="dataset name")
+    check.add_argument("--source", help="which source (default: the dataset's first)")
+    check.add_argument("--root", help="data folder (default: $GMCNN_DATA or ~/.cache/gmcnn)")
+    check.set_defaults(func=_verify)
+
+    look = commands.add_parser(
+        "show", help="a figure of some samples (and, for dynamics sets, their statistics)"
+    )
+    look.add_argument("name", choices=list(REGISTRY), metavar="NAME", help="dataset name")
+    look.add_argument("--source", help="which source (default: the dataset's first)")
+    look.add_argument("--root", help="data folder (default: $GMCNN_DATA or ~/.cache/gmcnn)")
+    look.add_argument("--out", help="figure file (default: NAME.png in the current folder)")
+    look.add_argument("--samples", type=int, default=3, help="trajectories (rows) to draw")
+    look.add_argument("--frames", type=int, default=4, help="frames per trajectory to draw")
+    look.set_defaults(func=_show)
 
 
 def _value(text: str) -> Any:
@@ -111,7 +136,7 @@ def _prepare(args: argparse.Namespace) -> int:
         source = spec.source(args.source)
         options = _options(args)
         folder = prepared_folder(spec.name, source.name, args.root)
-        already = not args.force and read_manifest(folder) is not None
+        before = None if args.force else read_manifest(folder)
         manifest = prepare(
             spec.name,
             source.name,
@@ -119,11 +144,16 @@ def _prepare(args: argparse.Namespace) -> int:
             force=args.force,
             raw_dir=args.raw_dir,
             progress=not args.quiet,
+            workers=args.workers,
             **options,
         )
     except (ValueError, FileNotFoundError, NotADirectoryError) as error:
         print(f"error: gmcnn data prepare: {error}", file=sys.stderr)
         return 2
+    except (OSError, SimulationError) as error:
+        print(f"error: gmcnn data prepare: {error}", file=sys.stderr)
+        return 1
+    already = before is not None and before.created == manifest.created
     elapsed = time.perf_counter() - start
     counts = ", ".join(
         f"{split} {meta.get('count', '?')}×{tuple(meta.get('shape', ()))}"
@@ -135,4 +165,62 @@ def _prepare(args: argparse.Namespace) -> int:
         f"{done}; {len(manifest.files)} files, {_size(manifest.total_bytes)}; built in "
         f"{manifest.prepare_seconds:.1f} s; this call took {elapsed:.1f} s"
     )
+    return 0
+
+
+def _verify(args: argparse.Namespace) -> int:
+    """Check every file; each problem is one line, exit status 1 if there is any."""
+    try:
+        spec = dataset_spec(args.name)
+        source = spec.source(args.source)
+        folder = prepared_folder(spec.name, source.name, args.root)
+        manifest = read_manifest(folder)
+    except ValueError as error:
+        print(f"error: gmcnn data verify: {error}", file=sys.stderr)
+        return 2
+    if manifest is not None:
+        problems = list(manifest_problems(folder, manifest).values())
+        checked = len(manifest.files)
+    elif (folder / "generation.json").is_file():  # a partial plume generation
+        records = read_records(folder)  # every finished file has its size and SHA-256
+        problems = [
+            problem
+            for key, record in sorted(records.items())
+            if (problem := simulation_problem(folder, key, record, [])) is not None
+        ]
+        checked = len(records)
+        print(f"{spec.name} ({source.name}) is partial: checking its {checked} finished files")
+    else:
+        print(
+            f"error: gmcnn data verify: {spec.name} ({source.name}) is not prepared in {folder}",
+            file=sys.stderr,
+        )
+        return 2
+    for problem in problems:
+        print(f"{spec.name}: {problem}", file=sys.stderr)
+    if problems:
+        print(
+            f"{len(problems)} of {checked} files failed; `gmcnn data prepare {spec.name} "
+            f"--source {source.name}` builds them again",
+            file=sys.stderr,
+        )
+        return 1
+    print(f"{spec.name} ({source.name}) in {folder}: all {checked} files match (SHA-256)")
+    return 0
+
+
+def _show(args: argparse.Namespace) -> int:
+    """Write the figure; print the statistics row of a dynamics set."""
+    from gmcnn.data.preview import STATISTICS_HEADER, dynamics_statistics, show
+
+    out = args.out or f"{args.name}.png"
+    try:
+        path = show(args.name, out, args.source, args.root, args.samples, args.frames)
+        if dataset_spec(args.name).task == "dynamics":
+            print(STATISTICS_HEADER)
+            print(dynamics_statistics(args.name, args.source, args.root).markdown_row(args.name))
+    except (ValueError, FileNotFoundError) as error:
+        print(f"error: gmcnn data show: {error}", file=sys.stderr)
+        return 2
+    print(f"figure: {path}")
     return 0

@@ -58,12 +58,20 @@ def _phiflow_build(recipe: plumes.PlumeRecipe) -> Callable[[BuildContext], Build
     def build(ctx: BuildContext) -> BuildResult:
         o = ctx.options
         timings = plumes.generate(
-            recipe, ctx.folder, o["resolution"], o["steps"], o["simulations"], ctx.progress
+            recipe,
+            ctx.folder,
+            o["resolution"],
+            o["steps"],
+            o["simulations"],
+            ctx.progress,
+            workers=ctx.workers,
         )
         files = [trajectory_file(s.key) for s in recipe.ordered()[: o["simulations"]]]
+        engines = {record["engine"] for record in plumes.read_records(ctx.folder).values()}
         inputs = {
             "package": f"phiflow {importlib.metadata.version('phiflow')}",
             "precision_bits": 64,
+            "engine": ", ".join(sorted(engines)),
             "seconds_per_simulation": timings,
         }
         return BuildResult(files, _trajectory_metadata(ctx.folder, files), inputs)

@@ -22,10 +22,15 @@ and scaled with the resolution.
 
 from __future__ import annotations
 
+import functools
 import json
+import multiprocessing
+import os
+import sys
 import time
 import warnings
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import zip_longest
@@ -38,11 +43,11 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from gmcnn.data.dynamics import SplitPlan, trajectory_file
-from gmcnn.data.storage import atomic_torch_save, atomic_write_text
+from gmcnn.data.storage import atomic_torch_save, atomic_write_text, file_record, sha256_file
 
 RECIPE_RESOLUTION = 64
 GENERATION_FILE = "generation.json"
-TIMINGS_FILE = "timings.json"
+SIMULATIONS_FILE = "simulations.json"
 #: Harmless notices PhiFlow prints every step: the closed box's pressure is defined up to a
 #: constant (rank deficiency 1), and internal deprecations of the 3.x API.
 _KNOWN_PHIFLOW_WARNINGS = (
@@ -50,6 +55,7 @@ _KNOWN_PHIFLOW_WARNINGS = (
     "spsolve requires",
     "Field.closest_values",
     "symmetric-gradient extrapolation",
+    "backend and device argument on jit is deprecated",
 )
 
 
@@ -156,23 +162,62 @@ RECIPES: dict[str, PlumeRecipe] = {
 }
 
 
+#: How :func:`simulate` runs PhiFlow: ``"jit"`` compiles the whole step with JAX (XLA on the
+#: CPU) and solves the pressure with CG warm-started from the previous step's pressure;
+#: ``"eager"`` is the original generator (NumPy backend, PhiFlow's default solve), kept as
+#: the reference and the benchmark's baseline.
+ENGINES = ("jit", "eager")
+#: The pressure solve's tolerance, relative to the divergence it removes (as published).
+PRESSURE_TOLERANCE = 1e-5
+
+
+class SimulationError(RuntimeError):
+    """A simulation step left the velocity divergent (or not finite)."""
+
+
 def simulate(
     sim: PlumeSimulation,
     resolution: int = RECIPE_RESOLUTION,
     steps: int = 310,
     on_step: Callable[[], object] | None = None,
+    engine: str = "jit",
 ) -> np.ndarray:
-    """Run one simulation; return its velocity frames, float32 ``(steps, 2, res, res)``."""
-    if resolution < 8:
-        raise ValueError(f"resolution {resolution} is too small for a plume; use at least 8")
+    """Run one simulation; return its velocity frames, float32 ``(steps, 2, res, res)``.
+
+    ``engine`` is ``"jit"`` (default; needs ``jax``, from the ``data`` extra) or ``"eager"``
+    (see :data:`ENGINES`); both run the same physics in 64-bit precision and agree to the
+    pressure solve's tolerance (``docs/data.md``). ``on_step`` is called after every step.
+
+    Raises:
+        ValueError: ``resolution`` below 8, ``steps`` below 1 or an unknown ``engine``.
+        ModuleNotFoundError: ``engine="jit"`` without JAX installed.
+        SimulationError: the jit engine's pressure solve did not reach its tolerance.
+    """
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 8:
+        raise ValueError(f"resolution {resolution!r} is too small for a plume; use at least 8")
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
+        raise ValueError(f"steps={steps!r}: expected a positive number of steps")
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
     with warnings.catch_warnings():
         for message in _KNOWN_PHIFLOW_WARNINGS:
             warnings.filterwarnings("ignore", message=message)
         from phi import math as phimath
 
+        backend = _jax_backend() if engine == "jit" else phimath.NUMPY
         size = int(resolution * sim.scale)
-        with phimath.precision(64), _int64_sparse_indices(size * size):
-            return _run(sim, resolution, steps, on_step)
+        with backend, phimath.precision(64), _int64_sparse_indices(size * size):
+            return _run(sim, resolution, steps, on_step, jit=engine == "jit")
+
+
+def _jax_backend() -> Any:
+    try:
+        from phiml.backend.jax import JAX
+    except ImportError as error:
+        raise ModuleNotFoundError(
+            "the jit plume engine needs JAX: pip install 'gmcnn[data]' (or pass engine='eager')"
+        ) from error
+    return JAX
 
 
 @contextmanager
@@ -202,7 +247,11 @@ def _int64_sparse_indices(cells: int) -> Iterator[None]:
 
 
 def _run(
-    sim: PlumeSimulation, resolution: int, steps: int, on_step: Callable[[], object] | None
+    sim: PlumeSimulation,
+    resolution: int,
+    steps: int,
+    on_step: Callable[[], object] | None,
+    jit: bool,
 ) -> np.ndarray:
     from phi.flow import (
         Box,
@@ -212,7 +261,10 @@ def _run(
         StaggeredGrid,
         advect,
         extrapolation,
+        field,
         fluid,
+        jit_compile,
+        math,
         resample,
         vec,
     )
@@ -233,18 +285,108 @@ def _run(
     else:
         left = CenteredGrid(Box(x=(0, size / 2), y=(0, size)), extrapolation.BOUNDARY, **grid)
         strength = left * sim.buoyancy_left + (1 - left) * sim.buoyancy_right
-    solve = Solve("auto", 1e-5, 0)
-    frames = np.empty((steps, 2, resolution, resolution), dtype=np.float32)
-    for step in range(steps):
+
+    def advance(smoke: Any, velocity: Any) -> tuple[Any, Any]:
         smoke = advect.mac_cormack(smoke, velocity, dt=1) + inflow
         buoyancy = resample(smoke * strength, to=velocity)
         velocity = advect.semi_lagrangian(velocity, velocity, dt=sim.velocity_dt) + buoyancy
+        return smoke, velocity
+
+    frames = np.empty((steps, 2, resolution, resolution), dtype=np.float32)
+    if jit:
+        # The closed box's pressure matrix is the same every step and is diagonalised by the
+        # DCT: the projection is an exact spectral solve inside one compiled step.
+        @jit_compile  # type: ignore[untyped-decorator]
+        def step(smoke: Any, velocity: Any) -> tuple[Any, ...]:
+            smoke, velocity = advance(smoke, velocity)
+            before = math.l2_loss(field.divergence(velocity).values)
+            velocity = _project_closed_box(velocity)
+            after = math.l2_loss(field.divergence(velocity).values)
+            return smoke, velocity, velocity.staggered_tensor(), before, after
+
+        # Passing the initial fields through a jitted function gives them the layout that
+        # `step` returns, so `step` is traced once: a second trace would reuse geometry caches
+        # that hold the first trace's tracers (JAX's UnexpectedTracerError).
+        smoke, velocity = jit_compile(_settle)(smoke, velocity)
+        _fill_geometry_caches(smoke, velocity, inflow, strength)
+        for index in range(steps):
+            smoke, velocity, staggered, before, after = step(smoke, velocity)
+            left = float(math.sqrt(after / math.maximum(before, 1e-300)))
+            if not left <= PRESSURE_TOLERANCE:  # NaN included
+                raise SimulationError(
+                    f"simulation {sim.key}, step {index}: the projection left {left:.1e} of "
+                    f"the divergence (tolerance {PRESSURE_TOLERANCE:.0e}); rerun with "
+                    "engine='eager'"
+                )
+            frames[index] = _to_recipe_grid(
+                staggered.numpy(["vector", "y", "x"]), sim.scale, resolution
+            )
+            if on_step is not None:
+                on_step()
+        return frames
+    solve = Solve("auto", PRESSURE_TOLERANCE, 0)
+    for index in range(steps):
+        smoke, velocity = advance(smoke, velocity)
         velocity, _ = fluid.make_incompressible(velocity, (), solve)
         staggered = velocity.staggered_tensor().numpy(["vector", "y", "x"])
-        frames[step] = _to_recipe_grid(staggered, sim.scale, resolution)
+        frames[index] = _to_recipe_grid(staggered, sim.scale, resolution)
         if on_step is not None:
             on_step()
     return frames
+
+
+def _fill_geometry_caches(*fields: Any) -> None:
+    """Evaluate the cached properties of the fields' grids now, outside any trace.
+
+    PhiFlow computes a grid's cell centres lazily and caches them on the geometry, which the
+    jitted step's outputs share with its inputs; computed during tracing, the cache would hold
+    a JAX tracer that a later call then trips over (``UnexpectedTracerError``).
+    """
+    for grid_field in fields:
+        geometry = grid_field.geometry
+        for name in dir(type(geometry)):
+            if isinstance(getattr(type(geometry), name, None), functools.cached_property):
+                getattr(geometry, name)
+
+
+def _settle(smoke: Any, velocity: Any) -> tuple[Any, Any]:
+    return smoke * 1, velocity * 1
+
+
+def _project_closed_box(velocity: Any) -> Any:
+    """PhiFlow's ``fluid.make_incompressible`` for a closed box, with an exact pressure solve.
+
+    The same discretisation: the divergence of the staggered velocity, balanced to mean zero
+    (the closed box's Poisson problem has a one-dimensional kernel), the 5-point Laplacian with
+    no flux through the walls, and the pressure gradient subtracted at the faces. That
+    Laplacian is diagonal in the DCT-II basis, eigenvalues ``−4 sin²(πk/2n) − 4 sin²(πl/2m)``,
+    so the solve is two transforms and a division, exact to rounding (the pressure's mean,
+    which does not change the velocity, is set to zero).
+    """
+    import jax.numpy as jnp
+    from jax.scipy.fft import dctn, idctn
+    from phi.flow import Field, extrapolation, field, math, spatial
+
+    div = field.divergence(velocity)
+    values = div.values.native(["x", "y"])
+    values = values - jnp.mean(values)
+    nx, ny = values.shape
+    kx = jnp.sin(jnp.pi * jnp.arange(nx) / (2 * nx)) ** 2
+    ky = jnp.sin(jnp.pi * jnp.arange(ny) / (2 * ny)) ** 2
+    eigenvalues = -4.0 * (kx[:, None] + ky[None, :])
+    spectrum = dctn(values, type=2, norm="ortho")
+    spectrum = jnp.where(
+        eigenvalues == 0, 0.0, spectrum / jnp.where(eigenvalues == 0, 1.0, eigenvalues)
+    )
+    pressure = Field(
+        div.geometry,
+        math.tensor(idctn(spectrum, type=2, norm="ortho"), spatial("x,y")),
+        extrapolation.ZERO_GRADIENT,
+    )
+    gradient = field.spatial_gradient(
+        pressure, velocity.extrapolation, at=velocity.sampled_at, order=2, scheme="green-gauss"
+    )
+    return (velocity - gradient).with_extrapolation(velocity.extrapolation)
 
 
 def _to_recipe_grid(staggered: np.ndarray, scale: float, resolution: int) -> np.ndarray:
@@ -264,6 +406,14 @@ def keep_frames(frames: np.ndarray, skip: int) -> np.ndarray:
     return frames[skip:]
 
 
+def default_workers() -> int:
+    """Worker processes for :func:`generate`: the cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
 def generate(
     recipe: PlumeRecipe,
     folder: Path,
@@ -271,14 +421,26 @@ def generate(
     steps: int,
     simulations: int,
     progress: bool = True,
+    workers: int | None = None,
+    engine: str = "jit",
 ) -> dict[str, float]:
     """Write the first ``simulations`` simulations of ``recipe`` (generation order) to ``folder``.
 
-    One file ``raw_data_<key>.pt`` per simulation, written atomically; a simulation whose
-    file exists is skipped, so an interrupted run resumes where it stopped. The options are
-    recorded in ``generation.json`` (resuming with other options is refused) and the seconds
-    each simulation took in ``timings.json``, which is returned.
+    One file ``raw_data_<key>.pt`` per simulation, written atomically by one of ``workers``
+    processes (default :func:`default_workers`; 1 runs in this process). Each finished file
+    is recorded with its size and SHA-256 in ``simulations.json``, so an interrupted run
+    resumes where it stopped, and a file that does not match its record (truncated, altered,
+    unreadable) is reported and made again. The options are recorded in ``generation.json``
+    (resuming with other options is refused). Returns the seconds each simulation took.
+
+    Raises:
+        ValueError: bad ``simulations``, ``steps``, ``workers`` or options that differ from
+            the partial generation in ``folder``.
+        OSError: a file could not be written (full disk, read-only folder); the simulations
+            already written stay, and the next run resumes after them.
     """
+    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 8:
+        raise ValueError(f"resolution {resolution!r} is too small for a plume; use at least 8")
     if not 1 <= simulations <= len(recipe.simulations):
         raise ValueError(
             f"simulations={simulations}: the {recipe.name} recipe has 1 … "
@@ -286,6 +448,11 @@ def generate(
         )
     if steps <= recipe.skip:
         raise ValueError(f"steps={steps} must exceed the {recipe.skip} skipped warm-up frames")
+    workers = default_workers() if workers is None else workers
+    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
+        raise ValueError(f"workers={workers!r}: expected a positive number of processes")
+    if engine not in ENGINES:
+        raise ValueError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
     options = {"resolution": resolution, "steps": steps, "simulations": simulations}
     folder.mkdir(parents=True, exist_ok=True)
     record = folder / GENERATION_FILE
@@ -298,23 +465,157 @@ def generate(
             )
     else:
         atomic_write_text(record, json.dumps(options, sort_keys=True) + "\n")
-    timings_path = folder / TIMINGS_FILE
-    timings: dict[str, float] = (
-        json.loads(timings_path.read_text(encoding="utf-8")) if timings_path.is_file() else {}
-    )
-    chosen = recipe.ordered()[:simulations]
-    bar = tqdm(chosen, desc=f"plumes-{recipe.name}", unit="sim", disable=not progress)
-    for sim in bar:
-        path = folder / trajectory_file(sim.key)
-        if path.is_file():
+    records = read_records(folder)
+    shape = [steps - recipe.skip, 2, resolution, resolution]
+    todo = []
+    for sim in recipe.ordered()[:simulations]:
+        problem = simulation_problem(folder, sim.key, records.get(sim.key), shape)
+        if problem is None:
             continue
-        bar.set_postfix_str(sim.key)
-        with tqdm(
-            total=steps, desc=f"  {sim.key}", unit="step", leave=False, disable=not progress
-        ) as steps_bar:
-            start = time.perf_counter()
-            frames = keep_frames(simulate(sim, resolution, steps, steps_bar.update), recipe.skip)
-            timings[sim.key] = round(time.perf_counter() - start, 3)
-        atomic_torch_save(torch.from_numpy(frames), path)
-        atomic_write_text(timings_path, json.dumps(timings, indent=1, sort_keys=True) + "\n")
-    return timings
+        if problem != "missing":
+            tqdm.write(f"plumes-{recipe.name}: {problem}; simulating {sim.key} again", sys.stderr)
+            records.pop(sim.key, None)
+        todo.append(sim)
+    job = _Job(folder, resolution, steps, recipe.skip, engine)
+    with (
+        tqdm(
+            total=simulations,
+            initial=simulations - len(todo),
+            desc=f"plumes-{recipe.name}",
+            unit="sim",
+            disable=not progress,
+        ) as sims_bar,
+        tqdm(total=len(todo) * steps, desc="  steps", unit="step", disable=not progress) as bar,
+    ):
+
+        def finished(key: str, entry: dict[str, Any]) -> None:
+            records[key] = entry
+            atomic_write_text(
+                folder / SIMULATIONS_FILE, json.dumps(records, indent=1, sort_keys=True) + "\n"
+            )
+            sims_bar.update()
+
+        if workers == 1 or len(todo) <= 1:
+            for sim in todo:
+                sims_bar.set_postfix_str(sim.key)
+                finished(sim.key, job.run(sim, bar.update))
+        else:
+            _run_in_workers(job, todo, min(workers, len(todo)), bar, finished)
+    return {key: float(entry["seconds"]) for key, entry in records.items()}
+
+
+@dataclass(frozen=True)
+class _Job:
+    """Simulate one plume and write it: what a worker process is given."""
+
+    folder: Path
+    resolution: int
+    steps: int
+    skip: int
+    engine: str
+
+    def run(self, sim: PlumeSimulation, on_step: Callable[[], object] | None) -> dict[str, Any]:
+        path = self.folder / trajectory_file(sim.key)
+        start = time.perf_counter()
+        frames = simulate(sim, self.resolution, self.steps, on_step, self.engine)
+        seconds = time.perf_counter() - start
+        try:
+            atomic_torch_save(torch.from_numpy(keep_frames(frames, self.skip)), path)
+        except OSError as error:
+            raise OSError(
+                error.errno,
+                f"cannot write {path} ({error.strerror or error}); the simulations already "
+                f"written stay in {self.folder} and the next prepare resumes after them",
+            ) from error
+        return {"seconds": round(seconds, 3), "engine": self.engine, **file_record(path)}
+
+
+_PROGRESS: Any = None
+
+
+def _init_worker(progress: Any) -> None:
+    """Each worker computes on one core, so that workers on the other cores do not compete."""
+    global _PROGRESS
+    _PROGRESS = progress
+    os.environ["XLA_FLAGS"] = (
+        os.environ.get("XLA_FLAGS", "")
+        + " --xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"
+    )
+    torch.set_num_threads(1)
+
+
+def _worker_run(job: _Job, sim: PlumeSimulation) -> dict[str, Any]:
+    def report() -> None:
+        _PROGRESS.put(1)
+
+    return job.run(sim, report)
+
+
+def _run_in_workers(
+    job: _Job,
+    todo: list[PlumeSimulation],
+    workers: int,
+    bar: Any,
+    finished: Callable[[str, dict[str, Any]], None],
+) -> None:
+    # Spawned, not forked: JAX and PhiML hold threads and state that a fork would copy.
+    context = multiprocessing.get_context("spawn")
+    progress = context.Manager().Queue()
+    with ProcessPoolExecutor(
+        workers, mp_context=context, initializer=_init_worker, initargs=(progress,)
+    ) as pool:
+        pending = {pool.submit(_worker_run, job, sim): sim.key for sim in todo}
+        try:
+            while pending:
+                done, _ = wait(pending, timeout=0.25, return_when=FIRST_COMPLETED)
+                while not progress.empty():
+                    bar.update(progress.get_nowait())
+                for future in done:
+                    finished(pending.pop(future), future.result())
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+def read_records(folder: Path) -> dict[str, dict[str, Any]]:
+    """The finished simulations of a generation folder: key → seconds, bytes, SHA-256."""
+    path = folder / SIMULATIONS_FILE
+    if not path.is_file():
+        return {}
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError:
+        return {}  # every file is then checked by loading it
+    return records if isinstance(records, dict) else {}
+
+
+def simulation_problem(
+    folder: Path, key: str, record: dict[str, Any] | None, shape: list[int]
+) -> str | None:
+    """What is wrong with simulation ``key``'s file in ``folder``, or ``None``.
+
+    With a record, the file must have its size and SHA-256; without one (a record lost with
+    a killed run), it must load as a finite float32 tensor of ``shape``.
+    """
+    path = folder / trajectory_file(key)
+    if not path.is_file():
+        return "missing"
+    if record is not None:
+        size = path.stat().st_size
+        if size != record.get("bytes"):
+            return f"{path.name} has {size:,} bytes, not the {record.get('bytes'):,} written"
+        if sha256_file(path) != record.get("sha256"):
+            return f"{path.name} does not match the SHA-256 recorded when it was written"
+        return None
+    try:
+        frames = torch.load(path, weights_only=True)
+    except Exception as error:  # any unreadable file is simply made again
+        return f"{path.name} cannot be read ({type(error).__name__})"
+    if not (
+        isinstance(frames, torch.Tensor)
+        and frames.dtype == torch.float32
+        and list(frames.shape) == shape
+        and bool(torch.isfinite(frames).all())
+    ):
+        return f"{path.name} is not a finite float32 tensor of shape {tuple(shape)}"
+    return None

@@ -22,12 +22,17 @@ SourceKind = Literal["generated", "embedded", "system package", "user files"]
 
 @dataclass(frozen=True)
 class BuildContext:
-    """What a build gets: the folder to fill, the folder of input files, the options."""
+    """What a build gets: the folder to fill, the folder of input files, the options.
+
+    ``workers`` is how many processes a build may use (``None``: one per core); it changes
+    how fast a build runs, never what it makes.
+    """
 
     folder: Path
     raw_dir: Path | None
     options: Mapping[str, Any]
     progress: bool
+    workers: int | None = None
 
 
 @dataclass

@@ -241,27 +241,46 @@ def read_manifest(folder: Path) -> Manifest | None:
     return Manifest(**payload)
 
 
+def file_problem(path: Path, record: dict[str, Any]) -> str | None:
+    """What is wrong with ``path`` against its manifest ``record``, or ``None``."""
+    if not path.is_file():
+        return f"file {path} is missing"
+    size = path.stat().st_size
+    if size != record["bytes"]:
+        state = "truncated" if size < record["bytes"] else "longer than recorded"
+        return f"file {path} is {state}: expected {record['bytes']:,} bytes, found {size:,}"
+    digest = sha256_file(path)
+    if digest != record["sha256"]:
+        return (
+            f"file {path} has been altered: SHA-256 {digest} differs from the recorded "
+            f"{record['sha256']}"
+        )
+    return None
+
+
+def manifest_problems(folder: Path, manifest: Manifest) -> dict[str, str]:
+    """Every file of ``manifest`` that is missing, truncated or altered: path → problem."""
+    problems = {}
+    for rel, record in manifest.files.items():
+        problem = file_problem(folder / rel, record)
+        if problem is not None:
+            problems[rel] = problem
+    return problems
+
+
 def verify_manifest(folder: Path, manifest: Manifest, remedy: str) -> None:
     """Check that every file of ``manifest`` exists with its recorded size and SHA-256.
 
     ``remedy`` is the command that rebuilds the folder; it ends every error message.
+
+    Raises:
+        FileNotFoundError: a listed file is missing.
+        IntegrityError: a listed file is truncated, longer than recorded or altered.
     """
     for rel, record in manifest.files.items():
-        path = folder / rel
-        if not path.is_file():
-            raise FileNotFoundError(
-                f"file {path} listed in {folder / MANIFEST} is missing; {remedy}"
-            )
-        size = path.stat().st_size
-        if size != record["bytes"]:
-            state = "truncated" if size < record["bytes"] else "longer than recorded"
-            raise IntegrityError(
-                f"file {path} is {state}: expected {record['bytes']:,} bytes, found {size:,}; "
-                f"{remedy}"
-            )
-        digest = sha256_file(path)
-        if digest != record["sha256"]:
-            raise IntegrityError(
-                f"file {path} has been altered: SHA-256 {digest} differs from the recorded "
-                f"{record['sha256']}; {remedy}"
-            )
+        problem = file_problem(folder / rel, record)
+        if problem is None:
+            continue
+        if problem.endswith("is missing"):
+            raise FileNotFoundError(f"{problem} (listed in {folder / MANIFEST}); {remedy}")
+        raise IntegrityError(f"{problem}; {remedy}")
