@@ -30,7 +30,7 @@ from gmcnn.models.layers import (
 from gmcnn.nn import GMConv, GMPool
 from gmcnn.nn.conv import ChannelMixing, Relaxation, check_group
 from gmcnn.nn.relaxation import PositionRule, check_position_rule
-from gmcnn.nn.signals import check_input
+from gmcnn.nn.signals import check_input, traceable
 
 
 class GMBlock(nn.Module):
@@ -164,6 +164,7 @@ class GMCNNClassifier(nn.Module):
                 x = self.pools[str(index)](x)
         return x
 
+    @traceable
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, "GMCNNClassifier", self.head.weight.dtype)
         blocks = cast(list[GMBlock], list(self.blocks))

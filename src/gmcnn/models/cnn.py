@@ -19,7 +19,7 @@ from gmcnn.models.layers import (
     SignalLayerNorm,
     norm_prelu_residual,
 )
-from gmcnn.nn.signals import check_input
+from gmcnn.nn.signals import check_input, traceable
 
 
 class ConvBlock(nn.Module):
@@ -78,6 +78,7 @@ class CNNClassifier(nn.Module):
         self.head_pool = GlobalMaxPool()
         self.head = nn.Linear(width, num_classes)
 
+    @traceable
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, "CNNClassifier", self.head.weight.dtype)
         if x.dim() != 4 or x.shape[1] != self.in_channels:

@@ -22,7 +22,7 @@ from torch.autograd.function import once_differentiable
 
 from gmcnn.groups import check_integer
 from gmcnn.nn.functional import exporting
-from gmcnn.nn.signals import check_input
+from gmcnn.nn.signals import check_input, traceable
 
 
 class SignalLayerNorm(nn.Module):
@@ -75,6 +75,7 @@ class ChannelProjection(nn.Module):
         if self.bias is not None:
             nn.init.uniform_(self.bias, -bound, bound)
 
+    @traceable
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, "ChannelProjection", self.weight.dtype)
         if x.dim() < 3 or x.shape[1] != self.in_channels:

@@ -21,7 +21,7 @@ from gmcnn.models.layers import ChannelProjection
 from gmcnn.nn import GMConv
 from gmcnn.nn.conv import ChannelMixing, Relaxation, check_group
 from gmcnn.nn.relaxation import PositionRule, check_position_rule
-from gmcnn.nn.signals import check_input
+from gmcnn.nn.signals import check_input, traceable
 
 
 class GMCNNRegressor(nn.Module):
@@ -83,6 +83,7 @@ class GMCNNRegressor(nn.Module):
         self.acts = nn.ModuleList(nn.PReLU() for _ in range(layers))
         self.head = ChannelProjection(hidden_channels, out_channels)
 
+    @traceable
     def forward(self, x: Tensor) -> Tensor:
         check_input(x, "GMCNNRegressor", self.head.weight.dtype)
         residual = self.lift(x)

@@ -39,7 +39,7 @@ from gmcnn.nn.relaxation import (
     squared_distances,
 )
 from gmcnn.nn.relaxation import error_positions as error_positions_of
-from gmcnn.nn.signals import SignalLayout, check_input
+from gmcnn.nn.signals import SignalLayout, check_input, traceable
 from gmcnn.structured import MAX_DENSE_ORDER
 
 ChannelMixing = Literal["full", "shared"]
@@ -322,6 +322,7 @@ class GMConv(nn.Module):
         assert self.source is not None and self.target is not None
         return F.group_conv(x, weight, self.source, self.target, bias)
 
+    @traceable
     def forward(self, input: Tensor) -> Tensor:
         check_input(input, "GMConv", self.weight.dtype)
         device = input.device.type

@@ -36,7 +36,7 @@ from gmcnn.nn.kernels import (
     set_index,
 )
 from gmcnn.nn.pooling import check_subgroup
-from gmcnn.nn.signals import check_input
+from gmcnn.nn.signals import check_input, traceable
 
 
 class CosetSpace:
@@ -180,6 +180,7 @@ class HomogeneousGMConv(nn.Module):
         fan_in = self.in_channels * self.index.shape[1] * self.index.shape[2]
         init_kernel_parameters(self.weight, self.bias, fan_in)
 
+    @traceable
     def forward(self, input: Tensor) -> Tensor:
         check_input(input, "HomogeneousGMConv", self.weight.dtype)
         if input.dim() != 3 or input.shape[1:] != (self.in_channels, self.space.order):

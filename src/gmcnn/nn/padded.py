@@ -32,7 +32,7 @@ from gmcnn.nn.kernels import (
     load_labels,
     set_index,
 )
-from gmcnn.nn.signals import check_input
+from gmcnn.nn.signals import check_input, traceable
 
 
 def chebyshev_ball(radius: int, dims: int) -> npt.NDArray[np.int64]:
@@ -170,6 +170,7 @@ class PaddedGMConv(nn.Module):
         """``U(±1/√fan_in)``, ``fan_in = in_channels · K``."""
         init_kernel_parameters(self.weight, self.bias, self.in_channels * self.kernel_size)
 
+    @traceable
     def forward(self, input: Tensor) -> Tensor:
         check_input(input, "PaddedGMConv", self.weight.dtype)
         if input.dim() != 2 + len(self.window) or tuple(input.shape[1:]) != (

@@ -19,7 +19,7 @@ from torch import Tensor, nn
 from gmcnn.groups import FiniteGroup, Subgroup
 from gmcnn.nn import functional as F
 from gmcnn.nn.conv import check_choice, check_group
-from gmcnn.nn.signals import SignalLayout, check_input
+from gmcnn.nn.signals import SignalLayout, check_input, traceable
 
 
 def check_subgroup(group: FiniteGroup, subgroup: Subgroup | npt.ArrayLike) -> Subgroup:
@@ -131,6 +131,7 @@ class GMPool(_SubgroupMap):
         self.return_indices = return_indices
         self.register_buffer("windows", torch.tensor(pooling_windows(self.group, self.subgroup)))
 
+    @traceable
     def forward(self, input: Tensor) -> Tensor | tuple[Tensor, Tensor]:
         x = self.group_signal.flatten(check_input(input, "GMPool"), None, "GMPool")
         if self.return_indices:
@@ -156,6 +157,7 @@ class GMStride(_SubgroupMap):
         super().__init__(group, subgroup)
         self.register_buffer("rows", torch.tensor(self.subgroup.elements))
 
+    @traceable
     def forward(self, input: Tensor) -> Tensor:
         x = self.group_signal.flatten(check_input(input, "GMStride"), None, "GMStride")
         return self.subgroup_signal.unflatten(F.group_stride(x, self.rows), input)
@@ -194,6 +196,7 @@ class GMUnpool(_SubgroupMap):
         """``G``."""
         return self.group
 
+    @traceable
     def forward(self, input: Tensor, indices: Tensor | None = None) -> Tensor:
         x = self.subgroup_signal.flatten(check_input(input, "GMUnpool"), None, "GMUnpool")
         if self.mode == "stride":

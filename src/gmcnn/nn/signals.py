@@ -9,13 +9,42 @@ construction, so the forward pass does no group theory.
 
 from __future__ import annotations
 
+import functools
+import warnings
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any, TypeVar, cast
 
 import numpy as np
 import torch
 from torch import Tensor
+from torch.jit._trace import TracerWarning
 
 from gmcnn.groups import DirectProduct, FiniteGroup, Subgroup
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def traceable(forward: F) -> F:
+    """Decorate a layer's ``forward`` so that ``torch.jit.trace`` runs it without this
+    package's tracer warnings.
+
+    Under tracing, sizes are traced values, and the layers' Python checks and loops over
+    channel counts, kernel chunks and blocks fix them into the graph, with a warning that
+    the trace might not generalise. They are fixed for a layer anyway (it refuses other
+    channel counts and groups); the batch size stays free (tested). Outside tracing this
+    costs one call of ``torch.jit.is_tracing``.
+    """
+
+    @functools.wraps(forward)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        if not torch.jit.is_tracing():  # type: ignore[attr-defined,no-untyped-call]
+            return forward(*args, **kwargs)
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", category=TracerWarning, module=r"gmcnn\.")
+            return forward(*args, **kwargs)
+
+    return cast(F, run)
 
 
 def check_input(input: object, layer: str, dtype: torch.dtype | None = None) -> Tensor:
