@@ -7,7 +7,8 @@ Exit status, the same for every command:
 
 - ``0`` — done;
 - ``1`` — the command ran and failed (a diverging loss, a failed method of ``gmcnn
-  compare``, a file system error, an internal error);
+  compare``, a file system error, an internal error; silently when the reader of its
+  output went away, as in ``gmcnn train --list | head -1``);
 - ``2`` — bad usage or input (unknown option, config key or value, dataset, run folder or
   checkpoint), reported before anything is written.
 
