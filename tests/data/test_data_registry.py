@@ -98,7 +98,7 @@ def test_integrity_errors_on_load() -> None:
     with pytest.raises(IntegrityError, match=r"test\.pt is truncated: expected .* bytes"):
         load("rectangles", "test")
     test_file.write_bytes(raw[:-1] + bytes([raw[-1] ^ 1]))
-    with pytest.raises(IntegrityError, match=r"test\.pt has been altered.*--force"):
+    with pytest.raises(IntegrityError, match=r"test\.pt has been altered.*prepare rectangles"):
         load("rectangles", "train")
     test_file.unlink()
     with pytest.raises(FileNotFoundError, match=r"test\.pt listed in .* is missing"):

@@ -278,9 +278,12 @@ def verify_manifest(folder: Path, manifest: Manifest, remedy: str) -> None:
         IntegrityError: a listed file is truncated, longer than recorded or altered.
     """
     for rel, record in manifest.files.items():
-        problem = file_problem(folder / rel, record)
+        path = folder / rel
+        problem = file_problem(path, record)
         if problem is None:
             continue
-        if problem.endswith("is missing"):
-            raise FileNotFoundError(f"{problem} (listed in {folder / MANIFEST}); {remedy}")
+        if not path.is_file():
+            raise FileNotFoundError(
+                f"file {path} listed in {folder / MANIFEST} is missing; {remedy}"
+            )
         raise IntegrityError(f"{problem}; {remedy}")
