@@ -23,6 +23,22 @@ ArrayLike = npt.ArrayLike
 MAX_TABLE_ORDER = 8192
 
 
+def unravel(flat: ArrayLike, shape: tuple[int, ...]) -> tuple[Labels, ...]:
+    """The mixed-radix digits of ``flat`` for ``shape`` (last digit fastest), by divisions.
+
+    What ``numpy.unravel_index`` computes; numpy 2.4's returns wrong digits for ``(N, 1)``
+    arrays of more than 8192 elements (numpy issue 31980) — exactly the arrays of
+    ``group.mul(a[:, None], b[None, :])`` on large products.
+    """
+    rest = np.asarray(flat, dtype=np.int64)
+    digits = []
+    for size in reversed(shape[1:]):
+        rest, digit = np.divmod(rest, size)
+        digits.append(digit)
+    digits.append(rest)
+    return tuple(digits[::-1])
+
+
 def brief(value: object, limit: int = 60) -> str:
     """``repr(value)`` on one line, shortened to about ``limit`` characters (for messages)."""
     text = " ".join(repr(value).split())
@@ -96,6 +112,22 @@ class FiniteGroup(abc.ABC):
     def inv(self, a: ArrayLike) -> Labels:
         """The inverse ``a⁻¹`` of every label in ``a``."""
         return self._inv(as_labels(a, self.order))
+
+    def right_translations(self, elements: ArrayLike) -> Labels:
+        """``T[k, g] = g·elements[k]`` for every ``g``: one row per element, ``(K, N)``.
+
+        The index arrays of group convolution (``B_h`` has column ``g·h`` in row ``g``).
+        Computed a block of rows at a time, so that the temporaries of one product stay a
+        few MiB; direct products combine their factors' rows instead of multiplying
+        (:meth:`DirectProduct.right_translations`).
+        """
+        elems = as_labels(np.atleast_1d(elements), self.order)
+        out = np.empty((elems.size, self.order), dtype=np.int64)
+        step = max(1, (1 << 20) // self.order)
+        for start in range(0, elems.size, step):
+            block = elems[start : start + step, None]
+            out[start : start + step] = self._mul(self.labels[None, :], block)
+        return out
 
     # -- derived structure ------------------------------------------------------------------
     @property
@@ -237,19 +269,27 @@ class FiniteGroup(abc.ABC):
         (``side="left"``) or the left cosets ``g·K`` (``"right"``).
 
         The connected components of the graph ``g — s·g`` (or ``g — g·s``) for the
-        generators ``s`` of ``K``: ``|G|·|S|`` edges.
+        generators ``s`` of ``K``, merged a block of generators at a time: each block adds
+        its edges between the orbits found so far (a block that merges nothing is skipped),
+        so memory stays ``O(|G|)`` however many generators ``K`` has.
         """
         gens = subgroup.elements[subgroup.generators]
         gens = gens[gens != self.identity]
         labels = self.labels
-        if gens.size == 0:  # the trivial subgroup: every element is its own coset
-            return labels
-        pairs = (gens[:, None], labels[None, :])
-        moved = self._mul(*pairs) if side == "left" else self._mul(*pairs[::-1])
-        edges = np.ones(moved.size, dtype=np.int8)
-        rows = np.broadcast_to(labels, moved.shape).ravel()
-        graph = csr_matrix((edges, (rows, moved.ravel())), shape=(self.order, self.order))
-        _, component = connected_components(graph, directed=True, connection="weak")
+        component = labels.copy()  # the orbit of every element, as merged so far
+        count = self.order
+        step = max(1, (1 << 20) // self.order)  # bounds the temporaries of the products
+        for start in range(0, gens.size, step):
+            s = gens[start : start + step, None]
+            pairs = (s, labels[None, :]) if side == "left" else (labels[None, :], s)
+            moved = component[self._mul(*pairs)]  # the orbit each element is moved into
+            here = np.broadcast_to(component, moved.shape)
+            if np.array_equal(moved, here):
+                continue
+            edges = np.ones(moved.size, dtype=np.int8)
+            graph = csr_matrix((edges, (here.ravel(), moved.ravel())), shape=(count, count))
+            count, merged = connected_components(graph, directed=True, connection="weak")
+            component = merged[component]
         _, smallest = np.unique(component, return_index=True)  # smallest element per orbit
         rank = np.empty(smallest.size, dtype=np.int64)
         rank[np.argsort(smallest)] = np.arange(smallest.size)

@@ -12,7 +12,15 @@ import itertools
 
 import numpy as np
 
-from gmcnn.groups.base import ArrayLike, FiniteGroup, Labels, Subgroup, as_labels, brief
+from gmcnn.groups.base import (
+    ArrayLike,
+    FiniteGroup,
+    Labels,
+    Subgroup,
+    as_labels,
+    brief,
+    unravel,
+)
 
 
 class DirectProduct(FiniteGroup):
@@ -39,8 +47,7 @@ class DirectProduct(FiniteGroup):
 
     def split(self, a: ArrayLike) -> tuple[Labels, ...]:
         """The factor labels ``(g₁, …, g_k)`` of product labels ``a``."""
-        parts = np.unravel_index(as_labels(a, self.order), self.shape)
-        return tuple(np.asarray(p, dtype=np.int64) for p in parts)
+        return unravel(as_labels(a, self.order), self.shape)
 
     def combine(self, *parts: ArrayLike) -> Labels:
         """The product label of factor labels ``(g₁, …, g_k)`` (broadcast)."""
@@ -53,8 +60,8 @@ class DirectProduct(FiniteGroup):
 
     def _mul(self, a: Labels, b: Labels) -> Labels:
         # Split before broadcasting, so that only the result has the broadcast shape.
-        pa = np.unravel_index(a, self.shape)
-        pb = np.unravel_index(b, self.shape)
+        pa = unravel(a, self.shape)
+        pb = unravel(b, self.shape)
         out: Labels | None = None
         for f, x, y, size in zip(self.factors, pa, pb, self.shape, strict=True):
             prod = f._mul(np.asarray(x, dtype=np.int64), np.asarray(y, dtype=np.int64))
@@ -63,13 +70,27 @@ class DirectProduct(FiniteGroup):
         return out
 
     def _inv(self, a: Labels) -> Labels:
-        parts = np.unravel_index(a, self.shape)
+        parts = unravel(a, self.shape)
         out: Labels | None = None
         for f, x, size in zip(self.factors, parts, self.shape, strict=True):
             inv = f._inv(np.asarray(x, dtype=np.int64))
             out = inv if out is None else out * size + inv
         assert out is not None
         return out
+
+    def right_translations(self, elements: ArrayLike) -> Labels:
+        """``T[k, g] = g·elements[k]``, ``(K, N)``, from the factors' rows: the label of
+        ``(g₁h₁, …, g_kh_k)`` is a mixed-radix sum, one pass over the result per factor."""
+        elems = as_labels(np.atleast_1d(elements), self.order)
+        out = np.zeros((elems.size, *self.shape), dtype=np.int64)
+        stride = self.order
+        parts = unravel(elems, self.shape)
+        for axis, (factor, part) in enumerate(zip(self.factors, parts, strict=True)):
+            stride //= factor.order
+            view = [elems.size] + [1] * len(self.shape)
+            view[axis + 1] = factor.order
+            out += factor.right_translations(part).reshape(view) * stride
+        return out.reshape(elems.size, self.order)
 
     def product_subgroup(self, *subgroups: FiniteGroup) -> Subgroup:
         """``K₁ × … × K_k`` for subgroups ``K_i ≤ G_i`` (a factor itself stands for all of it).

@@ -40,6 +40,7 @@ from gmcnn.groups import (
     SemidirectProduct,
     Subgroup,
 )
+from gmcnn.groups.base import unravel
 
 # conv1d, conv2d and conv3d: grids of at most three axes.
 MAX_GRID_AXES = 3
@@ -156,7 +157,7 @@ def _subgroup_form(group: Subgroup) -> GridForm | None:
     cells = math.prod(parent.shape)
     flat = parent.position[group.elements]
     block, cell = np.divmod(flat, cells)
-    coords = np.unravel_index(cell, parent.shape)
+    coords = unravel(cell, parent.shape)
     blocks = np.unique(block)
     steps = []
     for size, axis in zip(parent.shape, coords, strict=True):
@@ -169,7 +170,7 @@ def _subgroup_form(group: Subgroup) -> GridForm | None:
     shape = tuple(size // step for size, step in zip(parent.shape, steps, strict=True))
     if blocks.size * math.prod(shape) != group.order:
         return None
-    grid = np.stack(np.unravel_index(np.arange(math.prod(shape)), shape)) * np.array(steps)[:, None]
+    grid = np.stack(unravel(np.arange(math.prod(shape)), shape)) * np.array(steps)[:, None]
     parent_cells = np.ravel_multi_index(tuple(grid), parent.shape)
     parent_labels = parent.layout[blocks[:, None], parent_cells[None, :]]
     return GridForm(int(blocks.size), shape, group.from_parent(parent_labels))
@@ -187,7 +188,7 @@ def kernel_shifts(
     block, cell = np.divmod(form.position[src], cells)
     shape = np.array(form.shape)[:, None, None]
     # δ = -(grid coordinate of the source).
-    offset = np.remainder(-np.stack(np.unravel_index(cell, form.shape)), shape)
+    offset = np.remainder(-np.stack(unravel(cell, form.shape)), shape)
     return block, np.where(offset > shape // 2, offset - shape, offset)
 
 

@@ -99,17 +99,17 @@ def plan_fourier(group: FiniteGroup, form: GridForm, kernel_elements: Labels) ->
     grids = np.meshgrid(*(np.arange(n) for n in (*shape[:-1], shape[-1] // 2 + 1)), indexing="ij")
     scale = np.array([period // n for n in shape])
     frequency = np.stack([g.ravel() for g in grids], axis=1) * scale  # (F, axes), times L/n_a
-    turns = np.remainder(np.tensordot(frequency, offset, axes=1), period)  # (F, T, K)
     routes, label = np.unique(block.T, axis=0, return_inverse=True)  # (classes, T), (K,)
     label = label.ravel()
     K = kernel_elements.size
     width = int(np.bincount(label).max())
     members = np.full((len(routes), width), K, dtype=np.int64)
-    padded = np.full((len(routes), form.blocks, turns.shape[0], width), -1, dtype=np.int64)
-    for g in range(len(routes)):
+    padded = np.full((len(routes), form.blocks, frequency.shape[0], width), -1, dtype=np.int64)
+    for g in range(len(routes)):  # one class at a time: no (F, T, K) temporary
         ks = np.flatnonzero(label == g)
         members[g, : ks.size] = ks
-        padded[g, :, :, : ks.size] = turns[:, :, ks].transpose(1, 0, 2)
+        turns = np.remainder(np.tensordot(frequency, offset[:, :, ks], axes=1), period)
+        padded[g, :, :, : ks.size] = turns.transpose(1, 0, 2)  # (T, F, |class|)
     spec = FourierSpec(
         blocks=form.blocks,
         shape=shape,

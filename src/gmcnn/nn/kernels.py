@@ -66,29 +66,16 @@ def target_index(group: FiniteGroup, kernel_elements: Labels) -> Labels:
     return group.mul(group.labels[:, None], kernel_elements[None, :])
 
 
-# Entries per block of :func:`gather_indices`: bounds the temporaries of one group product.
-INDEX_BLOCK = 1 << 20
-
-
 def gather_indices(group: FiniteGroup, kernel_elements: Labels) -> tuple[Labels, Labels]:
     """``source[k, g] = g·k⁻¹`` and ``target[k, h] = h·k``, each ``(K, N)`` and contiguous.
 
-    The gather path's index arrays (:mod:`gmcnn.nn.gather`). ``source`` is computed a block
-    of kernel elements at a time, so that the temporaries of the group product stay a few
-    MiB for any ``N``; each ``target[k]`` is the inverse permutation of ``source[k]``
-    (``(g·k⁻¹)·k = g``), written by one scatter instead of another product.
+    The gather path's index arrays (:mod:`gmcnn.nn.gather`): the right translations by
+    ``k⁻¹`` and ``k`` (:meth:`~gmcnn.groups.FiniteGroup.right_translations`, built without
+    large temporaries, from the factors' rows on direct products).
     """
-    labels = group.labels
-    inverses = group.inv(kernel_elements)
-    size = kernel_elements.size
-    source = np.empty((size, group.order), dtype=np.int64)
-    step = max(1, INDEX_BLOCK // max(group.order, 1))
-    for start in range(0, size, step):
-        stop = min(start + step, size)
-        source[start:stop] = group.mul(labels[None, :], inverses[start:stop, None])
-    target = np.empty_like(source)
-    np.put_along_axis(target, source, np.broadcast_to(labels, source.shape), axis=1)
-    return source, target
+    return group.right_translations(group.inv(kernel_elements)), group.right_translations(
+        kernel_elements
+    )
 
 
 def set_index(
