@@ -21,7 +21,7 @@ import numpy.typing as npt
 import torch
 from torch import Tensor, nn
 
-from gmcnn.groups import FiniteGroup, Labels, Subgroup
+from gmcnn.groups import FiniteGroup, Labels, Subgroup, as_labels, check_integer
 from gmcnn.nn.homogeneous import CosetSpace
 
 Space = FiniteGroup | CosetSpace
@@ -82,6 +82,13 @@ def element_errors(
     seed: int = 0,
 ) -> list[ElementError]:
     """``F(u·x)`` against ``u·F(x)`` for each tested ``u`` (see :func:`assert_equivariant`)."""
+    if not isinstance(group, FiniteGroup):
+        raise TypeError(f"group must be a gmcnn.groups.FiniteGroup, got {type(group).__name__}")
+    batch_size = check_integer(batch_size, "batch_size", 1)
+    max_elements = check_integer(max_elements, "max_elements", 1)
+    seed = check_integer(seed, "seed")
+    if in_channels is not None:
+        in_channels = check_integer(in_channels, "in_channels", 1)
     input_space = group if input_space is None else input_space
     output_space = group if output_space is None else output_space
     tensors = dict(itertools.chain(module.named_parameters(), module.named_buffers()))
@@ -102,7 +109,11 @@ def element_errors(
     with torch.no_grad():
         y = call(inputs)
         norm = float(y.norm())
-        labels = _elements(group, max_elements, seed) if elements is None else np.asarray(elements)
+        labels = (
+            _elements(group, max_elements, seed)
+            if elements is None
+            else as_labels(np.atleast_1d(elements), group.order)
+        )
         results = []
         for u in labels.tolist():
             p_in = torch.tensor(translation(input_space, group, u), device=device)

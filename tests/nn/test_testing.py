@@ -56,3 +56,13 @@ def test_float32_and_image_inputs() -> None:
 def test_a_group_that_does_not_act_is_a_value_error() -> None:
     with pytest.raises(ValueError, match="C4 does not act on signals on C8"):
         assert_equivariant(GMConv(cyclic(8), 1, 1, radius=1), cyclic(4), input_space=cyclic(8))
+
+
+@pytest.mark.parametrize("option", ["batch_size", "max_elements", "seed", "in_channels"])
+def test_counts_of_the_checks_refuse_bools_and_non_integers(option: str) -> None:
+    D4 = dihedral(4)
+    layer = GMConv(D4, 1, 1, radius=1)
+    with pytest.raises(TypeError, match=rf"{option} must be a .* integer, got True of type bool"):
+        assert_equivariant(layer, D4, **{option: True})  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="labels must be integers, got dtype float64"):
+        assert_equivariant(layer, D4, elements=[0.0, 1.0])
