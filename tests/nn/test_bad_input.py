@@ -134,3 +134,15 @@ def test_labels_must_be_integers() -> None:
         PaddedGMConv(1, 1, (4, 4), offsets=np.zeros((1, 2)))
     with pytest.raises(TypeError, match=r"group must be a gmcnn\.groups\.FiniteGroup, got 6"):
         GMPool(6, [0])  # type: ignore[arg-type]
+
+
+def test_a_gmconv_of_another_dtype_under_autocast_is_a_type_error() -> None:
+    """GMConv computes in float32 under autocast; a half or double layer says so."""
+    layer, x = LAYERS["gather-full"]()
+    with (
+        torch.autocast("cpu", dtype=torch.bfloat16),
+        pytest.raises(
+            TypeError, match=r"runs in float32 under autocast; its parameters are torch\.float16"
+        ),
+    ):
+        layer.half()(x)
