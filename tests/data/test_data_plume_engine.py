@@ -222,3 +222,15 @@ def test_verify_show_and_bad_options_on_the_command_line(
     assert "| `plumes-rotation` | 3 | 20 | 16×16 |" in out
     assert _cli("data", "show", "plumes-scaling", "--out", str(figure)) == 2
     assert "not prepared" in capsys.readouterr().err
+
+
+def test_one_compiled_step_serves_every_simulation_of_a_box() -> None:
+    """Inflow and buoyancy are arguments of the step: a second simulation does not retrace."""
+    first, second = _sim("translation", "8_5"), _sim("translation", "56_25")
+    plumes.simulate(first, resolution=16, steps=3)
+    step, _ = plumes._compiled_step(16, first.velocity_dt)
+    traces = len(step.traces)
+    frames = plumes.simulate(second, resolution=16, steps=3)
+    assert len(step.traces) == traces == 1
+    eager = plumes.simulate(second, resolution=16, steps=3, engine="eager")
+    assert _relative_differences(frames, eager).max() <= 1e-3

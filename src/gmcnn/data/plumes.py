@@ -185,13 +185,15 @@ def simulate(
     """Run one simulation; return its velocity frames, float32 ``(steps, 2, res, res)``.
 
     ``engine`` is ``"jit"`` (default; needs ``jax``, from the ``data`` extra) or ``"eager"``
-    (see :data:`ENGINES`); both run the same physics in 64-bit precision and agree to the
-    pressure solve's tolerance (``docs/data.md``). ``on_step`` is called after every step.
+    (see :data:`ENGINES`); both run the same physics in 64-bit precision, and their float32
+    frames agree to rounding (both pressure solves are exact; ``docs/data.md``). ``on_step``
+    is called after every step.
 
     Raises:
         ValueError: ``resolution`` below 8, ``steps`` below 1 or an unknown ``engine``.
         ModuleNotFoundError: ``engine="jit"`` without JAX installed.
-        SimulationError: the jit engine's pressure solve did not reach its tolerance.
+        SimulationError: a jit step left more than :data:`PRESSURE_TOLERANCE` of the
+            divergence (or a NaN).
     """
     if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 8:
         raise ValueError(f"resolution {resolution!r} is too small for a plume; use at least 8")
@@ -261,10 +263,7 @@ def _run(
         StaggeredGrid,
         advect,
         extrapolation,
-        field,
         fluid,
-        jit_compile,
-        math,
         resample,
         vec,
     )
@@ -294,24 +293,14 @@ def _run(
 
     frames = np.empty((steps, 2, resolution, resolution), dtype=np.float32)
     if jit:
-        # The closed box's pressure matrix is the same every step and is diagonalised by the
-        # DCT: the projection is an exact spectral solve inside one compiled step.
-        @jit_compile  # type: ignore[untyped-decorator]
-        def step(smoke: Any, velocity: Any) -> tuple[Any, ...]:
-            smoke, velocity = advance(smoke, velocity)
-            before = math.l2_loss(field.divergence(velocity).values)
-            velocity = _project_closed_box(velocity)
-            after = math.l2_loss(field.divergence(velocity).values)
-            return smoke, velocity, velocity.staggered_tensor(), before, after
-
-        # Passing the initial fields through a jitted function gives them the layout that
-        # `step` returns, so `step` is traced once: a second trace would reuse geometry caches
-        # that hold the first trace's tracers (JAX's UnexpectedTracerError).
-        smoke, velocity = jit_compile(_settle)(smoke, velocity)
-        _fill_geometry_caches(smoke, velocity, inflow, strength)
+        step, settle = _compiled_step(size, sim.velocity_dt)
+        state = settle(smoke.values, velocity.values, inflow.values, strength.values)
+        smoke_values, velocity_values, inflow_values, strength_values = state
         for index in range(steps):
-            smoke, velocity, staggered, before, after = step(smoke, velocity)
-            left = float(math.sqrt(after / math.maximum(before, 1e-300)))
+            smoke_values, velocity_values, staggered, left = step(
+                smoke_values, velocity_values, inflow_values, strength_values
+            )
+            left = float(left)
             if not left <= PRESSURE_TOLERANCE:  # NaN included
                 raise SimulationError(
                     f"simulation {sim.key}, step {index}: the projection left {left:.1e} of "
@@ -335,22 +324,65 @@ def _run(
     return frames
 
 
-def _fill_geometry_caches(*fields: Any) -> None:
-    """Evaluate the cached properties of the fields' grids now, outside any trace.
+@functools.cache
+def _compiled_step(size: int, velocity_dt: float) -> tuple[Any, Any]:
+    """The jitted step of a ``size``² box (and the identity that settles its first inputs).
 
-    PhiFlow computes a grid's cell centres lazily and caches them on the geometry, which the
-    jitted step's outputs share with its inputs; computed during tracing, the cache would hold
-    a JAX tracer that a later call then trips over (``UnexpectedTracerError``).
+    The step takes and returns the fields' values only: PhiFlow rebuilds the fields around
+    them from templates inside the trace, so a call does not pay for assembling staggered
+    grids in Python, and one compilation serves every simulation of a box size and time step
+    in this process (inflow and buoyancy are arguments). Must be called under the JAX
+    backend in 64-bit precision.
     """
+    from phi.flow import (
+        Box,
+        CenteredGrid,
+        StaggeredGrid,
+        advect,
+        extrapolation,
+        field,
+        jit_compile,
+        math,
+        resample,
+        vec,
+    )
+
+    grid: dict[str, Any] = {"x": size, "y": size, "bounds": Box(x=size, y=size)}
+    smoke0 = CenteredGrid(0, extrapolation.BOUNDARY, **grid)
+    velocity0 = StaggeredGrid(0, extrapolation.ZERO, **grid)
+    strength0 = CenteredGrid(vec(x=0.0, y=0.0), extrapolation.BOUNDARY, **grid)
+    # A grid caches its cell centres on first use; filled now, not during the trace, so the
+    # cache cannot hold a JAX tracer that a later trace or call would trip over.
+    _fill_geometry_caches(smoke0, velocity0, strength0)
+
+    def step(smoke_values: Any, velocity_values: Any, inflow: Any, strength: Any) -> Any:
+        smoke = smoke0.with_values(smoke_values)
+        velocity = velocity0.with_values(velocity_values)
+        smoke = advect.mac_cormack(smoke, velocity, dt=1) + smoke0.with_values(inflow)
+        buoyancy = resample(smoke * strength0.with_values(strength), to=velocity)
+        velocity = advect.semi_lagrangian(velocity, velocity, dt=velocity_dt) + buoyancy
+        before = math.l2_loss(field.divergence(velocity).values)
+        velocity = _project_closed_box(velocity)
+        after = math.l2_loss(field.divergence(velocity).values)
+        left = math.sqrt(after / math.maximum(before, 1e-300))
+        return smoke.values, velocity.values, velocity.staggered_tensor(), left
+
+    # Passing the first inputs through a jitted identity gives them the layout that `step`
+    # returns, so `step` is not traced a second time on its second call.
+    return jit_compile(step), jit_compile(_settle)
+
+
+def _settle(smoke: Any, velocity: Any, inflow: Any, strength: Any) -> tuple[Any, ...]:
+    return smoke * 1, velocity * 1, inflow * 1, strength * 1
+
+
+def _fill_geometry_caches(*fields: Any) -> None:
+    """Evaluate the cached properties of the fields' grids now, outside any trace."""
     for grid_field in fields:
         geometry = grid_field.geometry
         for name in dir(type(geometry)):
             if isinstance(getattr(type(geometry), name, None), functools.cached_property):
                 getattr(geometry, name)
-
-
-def _settle(smoke: Any, velocity: Any) -> tuple[Any, Any]:
-    return smoke * 1, velocity * 1
 
 
 def _project_closed_box(velocity: Any) -> Any:
