@@ -25,7 +25,7 @@ PathLike = str | os.PathLike[str]
 
 @dataclass(frozen=True)
 class DynamicsStatistics:
-    """Summary of a prepared dynamics set: counts, speeds (grid units per step) and cost."""
+    """Summary of a prepared dynamics set: counts, speeds (grid cells per unit time), cost."""
 
     trajectories: int
     frames: int
@@ -114,9 +114,9 @@ def show(
 ) -> Path:
     """Draw ``samples`` trajectories × ``frames`` frames (or a grid of images) to ``out``.
 
-    Frames are spread evenly over each trajectory; the trajectories are the first, middle and
-    last of the set (for ``samples = 3``). Returns the path written (PNG, PDF or SVG, by the
-    suffix of ``out``).
+    Frames are spread evenly over each trajectory, ending with its last; the trajectories
+    are the first, middle and last of the set by key (for ``samples = 3``). Returns the
+    path written (PNG, PDF or SVG, by the suffix of ``out``).
 
     Raises:
         FileNotFoundError: the set is not prepared.
@@ -149,7 +149,9 @@ def _dynamics_figure(
     picks = np.unique(np.linspace(0, len(trajectories) - 1, min(samples, len(trajectories))))
     chosen = [trajectories[int(i)] for i in picks]
     length = chosen[0][1].shape[0]
-    times = np.unique(np.linspace(0, length - 1, min(frames, length)).round().astype(int))
+    # Evenly spread, the last frame included and the (still) first one left out.
+    count = min(frames, length)
+    times = np.unique(np.linspace(length / count - 1, length - 1, count).round().astype(int))
     speeds = [frames_.pow(2).sum(1).sqrt() for _, frames_ in chosen]
     vmax = max(float(s[times].max()) for s in speeds) or 1.0
     figure, axes = plt.subplots(
@@ -178,7 +180,7 @@ def _dynamics_figure(
             axis.set_xticks([])
             axis.set_yticks([])
             axis.set_title(f"{key}, frame {t}", fontsize=8)
-    figure.colorbar(image, ax=axes, shrink=0.8, label="speed |u| (cells per step)")
+    figure.colorbar(image, ax=axes, shrink=0.8, label="speed |u| (grid cells per unit time)")
     figure.suptitle(f"{name}: velocity (arrows) and speed", fontsize=10)
     return figure
 
