@@ -39,12 +39,15 @@ class GatherEinsumGMConv(nn.Module):
         conv = self.conv
         x = input.reshape(input.shape[0], input.shape[1], conv.group.order)
         gathered = x[:, :, self.index]  # (B, C, K, N): the public code's "adj_input_tensor"
+        weight, scale = (
+            conv.scaling_parameters() if conv.position_scale is not None else (conv.weight, None)
+        )
         if conv.channel_mixing == "shared":
-            y = torch.einsum("ojk,bikl->bol", conv.weight, gathered)
+            y = torch.einsum("ojk,bikl->bol", weight, gathered)
         else:
-            y = torch.einsum("oik,bikl->bol", conv.weight, gathered)
-        if conv.position_scale is not None:
-            y = y * conv.position_scale
+            y = torch.einsum("oik,bikl->bol", weight, gathered)
+        if scale is not None:  # normalised by the layer when it has normalize=True, as here
+            y = y * scale
         if conv.bias is not None:
             y = y + conv.bias[:, None]
         if conv.error_weight is not None:

@@ -75,9 +75,12 @@ def gm_cnn_regressor(
     relaxation: str | None = "output_scaling",
     rank: int = 0,
     error_positions: str | None = None,
+    normalize: bool = False,
 ) -> nn.Module:
     """``groups``: one axis group per grid axis, e.g. ``[C64, C64]`` or ``[D31, C23]``;
-    ``error_positions``: ``centre`` (default) or ``identity`` (error addition)."""
+    ``error_positions``: ``centre`` (default) or ``identity`` (error addition);
+    ``normalize``: kernels and position scales applied at unit L2 norm, as the public
+    regression layer (output scaling only)."""
     return GMCNNRegressor(
         _groups(groups, inputs),  # type: ignore[arg-type]
         inputs.channels,
@@ -89,6 +92,7 @@ def gm_cnn_regressor(
         relaxation=relaxation,  # type: ignore[arg-type]
         rank=rank,
         error_positions=error_positions,  # type: ignore[arg-type]
+        normalize=normalize,
     )
 
 

@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from gmcnn.groups import FiniteGroup, check_integer
 from gmcnn.models.layers import ChannelProjection
+from gmcnn.models.regression_tail import conv_prelu_residual
 from gmcnn.nn import GMConv
 from gmcnn.nn.conv import ChannelMixing, Relaxation, check_group
 from gmcnn.nn.relaxation import PositionRule, check_position_rule
@@ -40,6 +41,12 @@ class GMCNNRegressor(nn.Module):
         rank: displacement rank of the ``"low_rank"`` relaxation.
         error_positions: with ``"error_addition"``: ``"centre"`` (the grid points nearest the
             grid's centre), ``"identity"``, or ``None`` (``"centre"``; see :class:`GMConv`).
+        normalize: with ``"output_scaling"``: each layer applies its kernels and position
+            scale divided by their L2 norms, as the public regression layer does (see
+            :class:`GMConv`); ``False`` (default) applies them as they are.
+
+    With shared mixing (the paper's layer) each GMConv, its PReLU and the residual run as one
+    fused step (:func:`gmcnn.models.regression_tail.conv_prelu_residual`).
 
     Input ``(B, in_channels, n₁, …, n_k)``; output ``(B, out_channels, n₁, …, n_k)``.
     """
@@ -56,6 +63,7 @@ class GMCNNRegressor(nn.Module):
         relaxation: Relaxation | None = "output_scaling",
         rank: int = 0,
         error_positions: PositionRule | None = None,
+        normalize: bool = False,
     ) -> None:
         super().__init__()
         group = check_group(group)
@@ -77,6 +85,7 @@ class GMCNNRegressor(nn.Module):
                 rank=rank,
                 relaxation=relaxation,
                 error_positions=error_positions,
+                normalize=normalize,
             )
             for index in range(layers)
         )
@@ -88,7 +97,7 @@ class GMCNNRegressor(nn.Module):
         check_input(x, "GMCNNRegressor", self.head.weight.dtype)
         residual = self.lift(x)
         for conv, act in zip(self.convs, self.acts, strict=True):
-            x = act(conv(x)) + residual
+            x = conv_prelu_residual(x, residual, conv, act)
             residual = x
         return self.head(x)  # type: ignore[no-any-return]
 

@@ -98,6 +98,11 @@ class GMConv(nn.Module):
             ``"output_scaling"`` — the output of the
             convolution scaled per position by a learnable ``position_scale`` (``V = u ψᵀ``,
             the public code's regression layer).
+        normalize: with ``relaxation="output_scaling"`` only: apply each output channel's
+            kernel ``weight[o]`` and the ``position_scale`` vector divided by their L2 norms
+            (``ψ_o / ‖ψ_o‖``, ``u / ‖u‖``), as the public code's regression layer does at every
+            forward pass. The stored parameters are unchanged; the layer's output does not
+            change when they are rescaled by positive factors. The bias is not normalised.
         error_positions: where error addition puts each output channel's error term
             (:func:`gmcnn.nn.relaxation.error_positions`): ``"centre"`` — the grid points
             nearest the centre of the signal's grid, as the public code does (for images the
@@ -151,6 +156,7 @@ class GMConv(nn.Module):
         relaxation: Relaxation | None = None,
         implementation: Implementation = "auto",
         error_positions: ErrorPositions = None,
+        normalize: bool = False,
         device: torch.device | str | None = None,
         dtype: torch.dtype | None = None,
     ) -> None:
@@ -198,6 +204,14 @@ class GMConv(nn.Module):
                 f"error_positions={error_positions!r} needs relaxation='error_addition', got "
                 f"relaxation={self.relaxation!r}"
             )
+        if not isinstance(normalize, bool):
+            raise TypeError(f"normalize must be True or False, got {normalize!r}")
+        if normalize and self.relaxation != "output_scaling":
+            raise ValueError(
+                f"normalize=True needs relaxation='output_scaling' (the public regression "
+                f"layer), got relaxation={self.relaxation!r}"
+            )
+        self.normalize = normalize
         self.reset_parameters()
 
     def _set_path(
@@ -350,13 +364,30 @@ class GMConv(nn.Module):
             y = z[:, 0] + (z[:, 1:] * self.position_profiles[None, :, None, :]).sum(dim=1)
             y = y if self.bias is None else y + self.bias[:, None]
         elif self.position_scale is not None:
-            y = self._convolve(x, self.weight, None) * self.position_scale
+            weight, scale = self.scaling_parameters()
+            y = self._convolve(x, weight, None) * scale
             y = y if self.bias is None else y + self.bias[:, None]
         else:
             y = self._convolve(x, self.weight, self.bias)
         if self.error_weight is not None:
             y = self._add_error(x, y, self.error_weight)
         return self.signal.unflatten(y, input)
+
+    def scaling_parameters(self) -> tuple[Tensor, Tensor]:
+        """The kernel and the position scale as output scaling applies them: ``(O, C', K)``
+        and ``(N,)``; divided by their L2 norms (per output channel, and as a whole) when
+        ``normalize`` is set, else the parameters themselves. ``ValueError`` for a layer
+        without output scaling."""
+        if self.position_scale is None:
+            raise ValueError(
+                f"scaling_parameters() needs relaxation='output_scaling', got "
+                f"relaxation={self.relaxation!r}"
+            )
+        if not self.normalize:
+            return self.weight, self.position_scale
+        weight = torch.nn.functional.normalize(self.weight.flatten(1), dim=1)
+        scale = torch.nn.functional.normalize(self.position_scale, dim=0)
+        return weight.view_as(self.weight), scale
 
     def _add_error(self, x: Tensor, y: Tensor, error_weight: Tensor) -> Tensor:
         """``y`` plus ``error_weight[o]`` applied at position ``error_positions[o]`` only."""
@@ -383,7 +414,8 @@ class GMConv(nn.Module):
             onehot = torch.nn.functional.one_hot(self.error_positions, N).to(w.dtype)
             return w, onehot[None], self.error_weight[None]
         if self.position_scale is not None:
-            return torch.zeros_like(w), self.position_scale[None, None, :], w[None]
+            kernel, scale = self.scaling_parameters()
+            return torch.zeros_like(kernel), scale[None, None, :], kernel[None]
         return w, w.new_zeros(0, 1, N), w.new_zeros(0, *w.shape)
 
     def dense_matrix(self) -> Tensor:
@@ -440,6 +472,8 @@ class GMConv(nn.Module):
         ]
         if self.relaxation is not None:
             parts.append(f"relaxation={self.relaxation!r}")
+        if self.normalize:
+            parts.append("normalize=True")
         if self.rank:
             parts.append(f"rank={self.rank}")
         parts.append(f"implementation={self.implementation!r}")
