@@ -84,7 +84,11 @@ def run_case(name: str, large_eager_steps: int) -> dict[str, object]:
         "jit_next_s": None if jit_next is None else round(jit_next, 2),
         "speed_up_first": round(eager_per_simulation / jit_first, 1),
         "speed_up_next": None if jit_next is None else round(eager_per_simulation / jit_next, 1),
-        "drift_at": {str(s): float(drift[:s].max()) for s in (30, 100, STEPS) if s <= eager_steps},
+        "drift_at": {
+            str(s): float(drift[:s].max())
+            for s in sorted({30, 100, STEPS, eager_steps})
+            if s <= eager_steps
+        },
         "control_drift_at": {}
         if control is None
         else {str(s): float(control[:s].max()) for s in (30, 100, STEPS)},
