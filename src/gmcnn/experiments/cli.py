@@ -27,7 +27,7 @@ def _positive_int(text: str) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-    from gmcnn.experiments.config import list_experiments, load_config
+    from gmcnn.experiments.config import list_experiments, load_config, protocol_experiment
     from gmcnn.experiments.runs import (
         RunFolder,
         default_run_dir,
@@ -40,6 +40,7 @@ def _train(args: argparse.Namespace) -> int:
         return 0
     if args.experiment is None:
         raise ValueError("give an EXPERIMENT (DATASET/METHOD); `gmcnn train --list` lists them")
+    args.experiment = protocol_experiment(args.experiment, args.protocol)
     from gmcnn.experiments.budget import budget_overrides
 
     overrides = budget_overrides(args.budget, args.overrides)  # --budget: trainer.max_minutes
@@ -99,7 +100,7 @@ def _report(args: argparse.Namespace) -> int:
 def _compare_command(args: argparse.Namespace) -> list[str]:
     """The ``gmcnn compare …`` command line of ``args`` (recorded in compare.json and runs)."""
     command = ["gmcnn", "compare", args.experiment]
-    for option in ("methods", "levels", "output", "budget"):
+    for option in ("methods", "levels", "output", "budget", "protocol"):
         if getattr(args, option):
             command += [f"--{option}", str(getattr(args, option))]
     command += [f"--{flag}" for flag in ("resume", "overwrite") if getattr(args, flag)]
@@ -107,6 +108,10 @@ def _compare_command(args: argparse.Namespace) -> list[str]:
 
 
 def _compare(args: argparse.Namespace) -> int:
+    from gmcnn.experiments.config import protocol_experiment
+
+    argv = _compare_command(args)
+    args.experiment = protocol_experiment(args.experiment, args.protocol)
     from gmcnn.experiments.compare import (
         compare,
         dataset_methods,
@@ -134,7 +139,7 @@ def _compare(args: argparse.Namespace) -> int:
         methods,
         args.overrides,
         overwrite=args.overwrite,
-        argv=_compare_command(args),
+        argv=argv,
         **options,
     )
     print(result.table)
@@ -191,6 +196,13 @@ def register(subparsers: Any) -> None:
         metavar="DURATION",
         help="wall-clock training budget, e.g. 90s, 20m, 1h (trainer.max_minutes; --resume "
         "continues with the remaining time); validation and test still run after it",
+    )
+    train.add_argument(
+        "--protocol",
+        choices=("paper", "cpu"),
+        help="cpu: the reduced CPU protocol of the same experiment, configs/DATASET/cpu/METHOD "
+        "(plume sets: 32×32, every 4th training window, narrower baselines; "
+        "docs/reproduction.md); paper (default): the config as it is",
     )
     train.set_defaults(func=_train)
 
@@ -266,6 +278,12 @@ def register(subparsers: Any) -> None:
         metavar="DURATION",
         help="the same wall-clock training budget for every method, e.g. 90s, 20m, 1h "
         "(trainer.max_epochs stays an upper bound; the table reports the epochs reached)",
+    )
+    compare.add_argument(
+        "--protocol",
+        choices=("paper", "cpu"),
+        help="cpu: compare the methods of the reduced CPU protocol, configs/EXPERIMENT/cpu/ "
+        "(as EXPERIMENT/cpu); paper (default): configs/EXPERIMENT/",
     )
     compare.set_defaults(func=_compare)
 

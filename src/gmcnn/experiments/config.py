@@ -57,7 +57,14 @@ class ConfigError(ValueError):
 
 @dataclass(frozen=True)
 class DataConfig:
-    """Which dataset (:func:`gmcnn.data.load`) and how it is batched."""
+    """Which dataset (:func:`gmcnn.data.load`) and how it is batched.
+
+    ``downsample``: average every ``f × f`` block of grid points of every split (inputs and,
+    for dynamics, target fields), e.g. ``2`` turns the 64×64 plumes into 32×32; the grid must
+    be divisible by ``f``. ``stride``: keep every ``stride``-th example (window) of the
+    ``train`` and ``valid`` splits; the test splits are kept whole. Both reduce the CPU
+    protocol's cost (``configs/DATASET/cpu/``); 1 (the default) changes nothing.
+    """
 
     name: str
     source: str | None = None
@@ -67,6 +74,8 @@ class DataConfig:
     eval_batch_size: int = 512
     num_workers: int = 0
     max_examples: int | None = None
+    downsample: int = 1
+    stride: int = 1
 
 
 @dataclass(frozen=True)
@@ -208,6 +217,49 @@ def find_config(experiment: str) -> Path:
         + ", ".join(related[:20])
         + (" …" if len(related) > 20 else "")
     )
+
+
+#: ``--protocol`` values: ``paper`` (the configs as they are), ``cpu`` (``configs/DATASET/cpu/``).
+PROTOCOLS = ("paper", "cpu")
+
+
+def protocol_experiment(experiment: str, protocol: str | None) -> str:
+    """The experiment (``DATASET/METHOD``) or comparison (``DATASET``) that ``protocol`` names.
+
+    ``paper`` (or ``None``) leaves ``experiment`` as it is; ``cpu`` names the reduced CPU
+    protocol of the same dataset and method, ``DATASET/cpu/METHOD`` (``DATASET/cpu`` for a
+    comparison), whose configs extend the paper's (docs/reproduction.md). Raises
+    :class:`ConfigError` (one line) for another protocol, a YAML path, or a dataset or method
+    that has no CPU protocol, listing those that have one.
+    """
+    if protocol is None or protocol == "paper":
+        return experiment
+    if protocol not in PROTOCOLS:
+        raise ConfigError(f"--protocol {protocol!r}: choose one of {', '.join(PROTOCOLS)}")
+    if Path(experiment).suffix in (".yaml", ".yml"):
+        raise ConfigError(f"--protocol {protocol} needs a DATASET/METHOD name, not a file")
+    parts = experiment.strip("/").split("/")
+    if protocol in parts[1:-1] or (len(parts) == 2 and parts[1] == protocol):
+        return experiment.strip("/")  # already named in that protocol
+    dataset, method = parts[0], "/".join(parts[1:])
+    known = list_experiments()
+    reduced = [n for n in known if n.startswith(f"{dataset}/{protocol}/")]
+    if not reduced:
+        datasets = sorted({n.split("/")[0] for n in known if f"/{protocol}/" in n})
+        raise ConfigError(
+            f"dataset {dataset!r} has no {protocol} protocol (no configs/{dataset}/{protocol}/); "
+            f"{protocol} protocols exist for: {', '.join(datasets) or 'none'}"
+        )
+    if not method:
+        return f"{dataset}/{protocol}"
+    name = f"{dataset}/{protocol}/{method}"
+    if name not in known:
+        methods = ", ".join(n.rsplit("/", 1)[1] for n in reduced)
+        raise ConfigError(
+            f"{experiment} has no {protocol} protocol (no configs/{name}.yaml); the {protocol} "
+            f"protocol of {dataset} has: {methods}"
+        )
+    return name
 
 
 def _read_yaml(path: Path) -> dict[str, Any]:
@@ -375,6 +427,8 @@ def _check_values(config: ExperimentConfig) -> None:
     _positive(config.data.eval_batch_size, "data.eval_batch_size")
     _positive(config.data.num_workers, "data.num_workers", allow_zero=True)
     _positive(config.data.max_examples, "data.max_examples")
+    _positive(config.data.downsample, "data.downsample")
+    _positive(config.data.stride, "data.stride")
     _positive(config.optimizer.lr, "optimizer.lr")
     _positive(config.optimizer.weight_decay, "optimizer.weight_decay", allow_zero=True)
     _positive(config.optimizer.relaxation_weight, "optimizer.relaxation_weight", allow_zero=True)

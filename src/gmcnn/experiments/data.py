@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from gmcnn.experiments.config import DataConfig, ExperimentConfig
+from gmcnn.experiments.config import ConfigError, DataConfig, ExperimentConfig
 from gmcnn.models.registry import InputSpec, Task
 
 #: The evaluation splits of each task (validation is ``valid`` for both).
@@ -58,21 +58,71 @@ class ExperimentData:
         return {name: len(ds) for name, ds in splits.items()}  # type: ignore[arg-type]
 
 
+class Downsampled(Dataset[tuple[torch.Tensor, Any]]):
+    """``dataset`` with every ``factor × …`` block of grid points averaged (``data.downsample``).
+
+    An example ``(x, y)`` has ``x`` of shape ``(C, n₁, …, n_k)``; ``x`` becomes
+    ``(C, n₁/f, …, n_k/f)``, and ``y`` too where it is a tensor ending in the same grid (the
+    target fields of a dynamics window, ``(T, 2, n₁, n₂)``); class labels stay as they are.
+    """
+
+    def __init__(self, dataset: Dataset[Any], factor: int) -> None:
+        self.dataset = dataset
+        self.factor = factor
+
+    def __len__(self) -> int:
+        return len(self.dataset)  # type: ignore[arg-type]
+
+    def __getitem__(self, index: int) -> tuple[torch.Tensor, Any]:
+        x, y = self.dataset[index]
+        grid = tuple(x.shape[1:])
+        if torch.is_tensor(y) and y.dim() >= len(grid) and tuple(y.shape[-len(grid) :]) == grid:
+            y = block_mean(y, len(grid), self.factor)
+        return block_mean(x, len(grid), self.factor), y
+
+
+def block_mean(t: torch.Tensor, axes: int, factor: int) -> torch.Tensor:
+    """The mean of every ``factor``-wide block along each of the last ``axes`` axes."""
+    lead, grid = t.shape[: t.dim() - axes], t.shape[t.dim() - axes :]
+    split = [size for n in grid for size in (n // factor, factor)]
+    blocks = t.reshape(*lead, *split)
+    return blocks.mean(dim=tuple(range(len(lead) + 1, blocks.dim(), 2)))
+
+
 def _load(config: DataConfig, split: str, full_sizes: dict[str, int]) -> Dataset[Any]:
-    """Split ``split`` of ``config``, cut to ``data.max_examples`` (recorded in ``full_sizes``)."""
+    """Split ``split`` of ``config``: every ``data.stride``-th example of ``train`` and
+    ``valid``, cut to ``data.max_examples`` (recorded in ``full_sizes``), averaged over blocks
+    of ``data.downsample`` grid points (:class:`Downsampled`).
+
+    Raises :class:`~gmcnn.experiments.config.ConfigError` when ``data.downsample`` does not
+    divide the grid, or when the stride leaves no example.
+    """
     from gmcnn.data import load
 
     dataset = load(config.name, split, config.root, source=config.source, **dict(config.options))
+    if config.stride > 1 and split in ("train", "valid"):
+        dataset = Subset(dataset, range(0, len(dataset), config.stride))  # type: ignore[arg-type]
     size = len(dataset)  # type: ignore[arg-type]
     if config.max_examples is not None and config.max_examples < size:
         full_sizes[split] = size
         dataset = Subset(dataset, range(config.max_examples))
+    if config.downsample > 1:
+        grid = tuple(dataset[0][0].shape[1:]) if len(dataset) else ()  # type: ignore[arg-type]
+        if not grid or any(n % config.downsample for n in grid):
+            shown = " × ".join(map(str, grid)) or "ungridded"
+            raise ConfigError(
+                f"config key 'data.downsample' = {config.downsample}: it must divide the "
+                f"{shown} grid of {config.name}"
+            )
+        dataset = Downsampled(dataset, config.downsample)
     return dataset
 
 
 def _classes(dataset: Dataset[Any]) -> int:
     """``len(dataset.classes)``, or one more than the largest label of the dataset."""
-    base = dataset.dataset if isinstance(dataset, Subset) else dataset
+    base = dataset
+    while isinstance(base, Subset | Downsampled):  # data.stride, max_examples, downsample
+        base = base.dataset
     classes = getattr(base, "classes", None)
     if classes is not None:
         return len(classes)
