@@ -1,6 +1,7 @@
 """Benchmark GMConv's fast paths against the public code's gather+einsum (issue 3).
 
     python benchmarks/run.py [--device cpu|cuda] [--budget SECONDS] [--only SUBSTRING]
+                             [--no-memory]
 
 Forward + backward (input and weight gradients) at batch 64 on the paper's configurations
 (``cases.py``). For each configuration one process times all implementations *interleaved*
@@ -100,7 +101,7 @@ def _subprocess(*args: str, env: dict[str, str] | None = None) -> object:
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def measure_row(index: int, device: str, budget: float) -> dict[str, Cell]:
+def measure_row(index: int, device: str, budget: float, memory: bool = True) -> dict[str, Cell]:
     case = CASES[index]
     reasons = {m: applicable(case, m) for m in COLUMNS}
     runnable = [m for m in COLUMNS if reasons[m] is None]
@@ -114,6 +115,9 @@ def measure_row(index: int, device: str, budget: float) -> dict[str, Cell]:
             row[m] = reason
         elif isinstance(times, str):
             row[m] = times
+        elif not memory:
+            ms = float(times[m]) if isinstance(times, dict) else float("nan")
+            row[m] = {"ms": ms, "mib": float("nan")}
         else:
             # Large blocks straight from and back to the system: the resident set is live memory.
             fixed_mmap = {"MALLOC_MMAP_THRESHOLD_": str(1 << 17)}
@@ -233,6 +237,11 @@ def main() -> None:
     parser.add_argument(
         "--only", default="", help="run the configurations whose name contains this"
     )
+    parser.add_argument(
+        "--no-memory",
+        action="store_true",
+        help="time only: skip the peak-memory processes (one per cell; quicker)",
+    )
     parser.add_argument("--time", nargs=2, metavar=("CASE", "METHODS"), help=argparse.SUPPRESS)
     parser.add_argument("--memory", nargs=2, metavar=("CASE", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -253,7 +262,7 @@ def main() -> None:
     results: dict[str, dict[str, Cell]] = {}
     for index, case in enumerate(CASES):
         if args.only in case.name:
-            results[case.name] = measure_row(index, args.device, args.budget)
+            results[case.name] = measure_row(index, args.device, args.budget, not args.no_memory)
             print(f"  measured {case.name}", file=sys.stderr, flush=True)
     print(table(results))
     print()

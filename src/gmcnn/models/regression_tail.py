@@ -158,6 +158,9 @@ def _compiled(function: Callable[..., Any], *args: Any) -> Any:
     :func:`gmcnn.models.layers.norm_prelu_residual`)."""
     if _compile_failed:
         return None
+    # Detached: the inputs' requires_grad flags would be guarded, one graph per combination
+    # (the first layer's input needs no gradient, the others do; evaluation needs none).
+    args = tuple(a.detach() if isinstance(a, Tensor) else a for a in args)
     try:
         name = function.__name__
         if name not in _kernels:
