@@ -82,6 +82,25 @@ def test_overwrite_refuses_a_folder_that_is_not_a_run(
     assert "notes.md" in str(run.foreign_content())
     assert RunFolder(tmp_path / "missing").foreign_content() is None
 
+    # another tool's run: a config.yaml with data and model keys, its own notes and drafts
+    edge = tmp_path / "edge"
+    (edge / "tensorboard").mkdir(parents=True)
+    (edge / "config.yaml").write_text("data: mydata\nmodel: resnet\n", encoding="utf-8")
+    assert RunFolder(edge).foreign_content() == "its config.yaml is not a gmcnn config"
+    (edge / "config.yaml").write_text(run.config.read_text(encoding="utf-8"), encoding="utf-8")
+    (edge / "tensorboard" / "notes.txt").write_text("mine", encoding="utf-8")
+    assert "notes.txt" in str(RunFolder(edge).foreign_content())
+    (edge / "tensorboard" / "notes.txt").unlink()
+    (edge / ".draft.tmp").write_text("mine", encoding="utf-8")
+    assert "'.draft.tmp'" in str(RunFolder(edge).foreign_content())
+    (edge / ".draft.tmp").unlink()
+    (edge / ".summary.json.123.tmp").write_text("{", encoding="utf-8")  # a killed write
+    assert RunFolder(edge).foreign_content() is None
+    fitted = tmp_path / "fitted"
+    fit(model, data, data, run_dir=fitted, max_epochs=1, progress_bar=False)
+    assert RunFolder(fitted).foreign_content() is None  # a run of fit() may be replaced
+    fit(model, data, data, run_dir=fitted, overwrite=True, max_epochs=1, progress_bar=False)
+
 
 def test_run_dir_under_a_file_or_on_a_file_is_one_line(
     tiny_configs: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -15,6 +15,7 @@ one holding anything else (a user's ``thesis.txt``) is refused.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,9 +45,14 @@ RUN_ENTRIES = frozenset(
 )
 
 
+#: An atomic write's temporary file, ``.NAME.PID.tmp``, left behind by a killed run.
+_TEMPORARY = re.compile(r"^\..+\.\d+\.tmp$")
+#: What Lightning's TensorBoard logger writes into ``tensorboard/``.
+_TENSORBOARD = re.compile(r"^(events\.out\.tfevents\..+|hparams\.yaml)$")
+
+
 def _is_temporary(name: str) -> bool:
-    """An atomic write's temporary file (``.NAME.XXXX.tmp``), left behind by a killed run."""
-    return name.startswith(".") and name.endswith(".tmp")
+    return _TEMPORARY.match(name) is not None
 
 
 def _writable_parent(path: Path) -> None:
@@ -172,6 +178,14 @@ class RunFolder:
             for entry in sorted(self.checkpoints.iterdir()):
                 if entry.suffix != ".ckpt" and not _is_temporary(entry.name):
                     return f"its checkpoints folder holds {entry.name!r}, which is not a checkpoint"
+        board = self.path / "tensorboard"
+        if board.is_dir():
+            for entry in sorted(board.iterdir()):
+                if not (entry.is_file() and _TENSORBOARD.match(entry.name)):
+                    return f"its tensorboard folder holds {entry.name!r}, which gmcnn did not write"
+        for entry in entries:
+            if entry.name in ("metrics.csv", "summary.json", "config.yaml") and not entry.is_file():
+                return f"its {entry.name!r} is not a file"
         if not self.config.is_file():
             if all(e.is_dir() and not any(e.iterdir()) for e in entries):
                 return None
@@ -180,7 +194,16 @@ class RunFolder:
             saved = self.saved_config()
         except (RunFolderError, yaml.YAMLError, UnicodeDecodeError):
             return f"its {self.config.name} is not a gmcnn config"
-        if not {"data", "model"} <= set(saved):
+        # The sections every config gmcnn writes has (train and fit() alike), not just two
+        # common key names that other tools' configs share.
+        sections = all(isinstance(saved.get(k), dict) for k in ("data", "optimizer", "trainer"))
+        if not (
+            sections
+            and {"task", "model", "seed"} <= set(saved)
+            and "batch_size" in saved["data"]
+            and "max_epochs" in saved["trainer"]
+            and "lr" in saved["optimizer"]
+        ):
             return f"its {self.config.name} is not a gmcnn config"
         return None
 
