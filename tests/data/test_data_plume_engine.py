@@ -60,7 +60,8 @@ def test_stored_reference_is_the_eager_generator() -> None:
     ("kwargs", "message"),
     [
         ({"resolution": 7}, "resolution 7 is too small"),
-        ({"resolution": True}, "resolution True"),
+        ({"resolution": True}, "resolution=True: expected an integer"),
+        ({"resolution": 16.0}, "resolution=16.0: expected an integer"),
         ({"steps": 0}, "steps=0"),
         ({"engine": "gpu"}, "engine 'gpu' is not one of jit, eager"),
     ],
@@ -241,3 +242,80 @@ def test_one_compiled_step_serves_every_simulation_of_a_box() -> None:
     assert len(step.traces) == traces
     eager = plumes.simulate(_sim("translation", keys[-1]), resolution=16, steps=3, engine="eager")
     assert _relative_differences(frames, eager).max() <= 1e-3
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"resolution": 7}, "resolution 7 is too small"),
+        ({"steps": 0}, "steps=0: expected an integer of at least 1"),
+        ({"simulations": 37}, "simulations=37: the rotation recipe has 1 … 36"),
+    ],
+)
+def test_bad_plume_options_are_refused_before_any_folder_exists(
+    monkeypatch: pytest.MonkeyPatch, options: dict[str, int], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        prepare("plumes-rotation", progress=False, **{**SMALL, **options})
+    assert not prepared_folder("plumes-rotation").exists()
+    # on a prepared folder the option is named too, not "rebuild it with --force"
+    monkeypatch.setattr(plumes, "simulate", _fake([]))
+    prepare("plumes-rotation", simulations=2, progress=False, **SMALL)
+    with pytest.raises(ValueError, match=message):
+        prepare("plumes-rotation", progress=False, **{**SMALL, "simulations": 2, **options})
+
+
+def test_simulate_names_a_wrong_simulation_argument() -> None:
+    with pytest.raises(TypeError, match="sim='27_2': expected a PlumeSimulation"):
+        plumes.simulate("27_2", 16, 5)  # type: ignore[arg-type]
+
+
+def test_unreadable_records_are_reported_and_written_anew(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[str] = []
+    fake = _fake(calls)
+
+    def interrupted(sim, resolution, steps, on_step=None, engine="jit"):
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return fake(sim, resolution, steps, on_step)
+
+    monkeypatch.setattr(plumes, "simulate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare("plumes-rotation", simulations=3, progress=False, **SMALL)
+    folder = prepared_folder("plumes-rotation")
+    (folder / plumes.SIMULATIONS_FILE).write_text("garbage")
+    capsys.readouterr()
+    assert _cli("data", "verify", "plumes-rotation") == 1
+    err = capsys.readouterr().err
+    assert "raw_data_27_2.pt has no size and SHA-256" in err and "2 of 2 files failed" in err
+    monkeypatch.setattr(plumes, "simulate", fake)
+    prepare("plumes-rotation", simulations=3, progress=False, **SMALL)
+    assert calls == ["27_2", "6_1", "33_0"]  # the two good files were kept
+    records = json.loads((folder / plumes.SIMULATIONS_FILE).read_text())
+    assert set(records) == {"27_2", "6_1", "33_0"} and records["27_2"]["seconds"] is None
+
+
+def test_a_corrupt_manifest_is_reported_and_repaired(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    calls: list[str] = []
+    monkeypatch.setattr(plumes, "simulate", _fake(calls))
+    prepare("plumes-rotation", simulations=2, progress=False, **SMALL)
+    folder = prepared_folder("plumes-rotation")
+    (folder / "manifest.json").write_text("{not json")
+    assert _cli("data", "list") == 0
+    assert "broken manifest" in capsys.readouterr().out
+    manifest = prepare("plumes-rotation", simulations=2, progress=False, **SMALL)
+    assert "is not valid JSON" in capsys.readouterr().err
+    assert len(manifest.files) == 2 and calls == ["27_2", "6_1"]  # nothing simulated again
+
+
+def test_the_same_frames_give_the_same_file_bytes(tmp_path: Path) -> None:
+    from gmcnn.data.storage import atomic_torch_save, sha256_file
+
+    frames = torch.arange(24.0).reshape(2, 3, 4)
+    atomic_torch_save(frames, tmp_path / "a.pt")
+    atomic_torch_save(frames, tmp_path / "b.pt")
+    assert sha256_file(tmp_path / "a.pt") == sha256_file(tmp_path / "b.pt")

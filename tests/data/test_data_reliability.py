@@ -145,7 +145,9 @@ def test_sigkill_during_prepare_leaves_nothing_that_the_next_prepare_keeps(
     folder = prepared_folder("rectangles")
     deadline = time.monotonic() + 120
     while process.poll() is None and time.monotonic() < deadline:
-        if folder.is_dir() and any(p.name.endswith(".tmp") for p in folder.iterdir()):
+        # killed while it writes a split, after at least one split is complete
+        names = [p.name for p in folder.iterdir()] if folder.is_dir() else []
+        if any(n.endswith(".tmp") for n in names) and any(n.endswith(".pt") for n in names):
             break
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)

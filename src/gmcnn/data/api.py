@@ -103,7 +103,10 @@ def _build_options(spec: DatasetSpec, source: Source, options: Mapping[str, Any]
         )
     for key, value in options.items():
         _check_option(spec, source, key, value)
-    return _normalise({**source.defaults, **options})
+    resolved = _normalise({**source.defaults, **options})
+    if source.check is not None:
+        source.check(resolved)
+    return resolved
 
 
 def _raw_dir(source: Source, root: Path, raw_dir: PathLike | None) -> Path | None:
@@ -164,7 +167,12 @@ def prepare(
         except IntegrityError:  # a broken manifest: nothing worth keeping
             complete = False
     else:
-        manifest = read_manifest(folder)
+        try:
+            manifest = read_manifest(folder)
+        except IntegrityError as error:  # its files are checked by the build, like a partial
+            print(f"{spec.name}: {error}; building again", file=sys.stderr)
+            (folder / MANIFEST).unlink()
+            manifest = None
         if manifest is not None:
             if manifest.options != resolved:
                 raise ValueError(
@@ -303,6 +311,8 @@ def _status(spec: DatasetSpec, source: Source, root: Path) -> DatasetStatus:
     if manifest is not None:
         state = "prepared"
         size = manifest.total_bytes
+    elif state.startswith("broken"):
+        state += "; prepare again to repair"
     elif folder.is_dir() and any(folder.iterdir()):
         state = "partial (prepare again to resume)"
         size = folder_bytes(folder)

@@ -188,8 +188,18 @@ def _verify(args: argparse.Namespace) -> int:
             for key, record in sorted(records.items())
             if (problem := simulation_problem(folder, key, record, [])) is not None
         ]
-        checked = len(records)
-        print(f"{spec.name} ({source.name}) is partial: checking its {checked} finished files")
+        unrecorded = sorted(
+            path.name
+            for path in folder.glob("raw_data_*.pt")
+            if path.name.removeprefix("raw_data_").removesuffix(".pt") not in records
+        )
+        problems += [
+            f"file {folder / name} has no size and SHA-256 in {folder / 'simulations.json'} "
+            "(missing or unreadable): the next prepare checks it by loading it"
+            for name in unrecorded
+        ]
+        checked = len(records) + len(unrecorded)
+        print(f"{spec.name} ({source.name}) is partial: checking its {checked} simulation files")
     else:
         print(
             f"error: gmcnn data verify: {spec.name} ({source.name}) is not prepared in {folder}",

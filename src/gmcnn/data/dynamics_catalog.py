@@ -67,7 +67,8 @@ def _phiflow_build(recipe: plumes.PlumeRecipe) -> Callable[[BuildContext], Build
             workers=ctx.workers,
         )
         files = [trajectory_file(s.key) for s in recipe.ordered()[: o["simulations"]]]
-        engines = {record["engine"] for record in plumes.read_records(ctx.folder).values()}
+        records = plumes.read_records(ctx.folder).values()
+        engines = {str(record["engine"] or "unrecorded") for record in records}
         inputs = {
             "package": f"phiflow {importlib.metadata.version('phiflow')}",
             "precision_bits": 64,
@@ -171,6 +172,9 @@ def _plume_spec(name: str, description: str, paper: str) -> DatasetSpec:
                 _phiflow_build(recipe),
                 defaults,
                 expensive=True,
+                check=lambda o: plumes.check_options(
+                    recipe, o["resolution"], o["steps"], o["simulations"]
+                ),
             ),
             Source(
                 "files",

@@ -195,8 +195,9 @@ def simulate(
         SimulationError: a jit step left more than :data:`PRESSURE_TOLERANCE` of the
             divergence (or a NaN).
     """
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 8:
-        raise ValueError(f"resolution {resolution!r} is too small for a plume; use at least 8")
+    if not isinstance(sim, PlumeSimulation):
+        raise TypeError(f"sim={sim!r}: expected a PlumeSimulation (e.g. from RECIPES)")
+    _check_resolution(resolution)
     if isinstance(steps, bool) or not isinstance(steps, int) or steps < 1:
         raise ValueError(f"steps={steps!r}: expected a positive number of steps")
     if engine not in ENGINES:
@@ -210,6 +211,32 @@ def simulate(
         size = int(resolution * sim.scale)
         with backend, phimath.precision(64), _int64_sparse_indices(size * size):
             return _run(sim, resolution, steps, on_step, jit=engine == "jit")
+
+
+def _check_resolution(resolution: object) -> None:
+    if isinstance(resolution, bool) or not isinstance(resolution, int):
+        raise ValueError(f"resolution={resolution!r}: expected an integer grid side")
+    if resolution < 8:
+        raise ValueError(f"resolution {resolution} is too small for a plume; use at least 8")
+
+
+def check_options(recipe: PlumeRecipe, resolution: int, steps: int, simulations: int) -> None:
+    """Raise ``ValueError`` naming the first option :func:`generate` would refuse."""
+    _check_resolution(resolution)
+    if isinstance(steps, bool) or not isinstance(steps, int) or steps <= recipe.skip:
+        dropped = (
+            f" (the {recipe.name} recipe drops its first {recipe.skip})" if recipe.skip else ""
+        )
+        raise ValueError(
+            f"steps={steps!r}: expected an integer of at least {recipe.skip + 1}{dropped}"
+        )
+    count = len(recipe.simulations)
+    if isinstance(simulations, bool) or not isinstance(simulations, int):
+        raise ValueError(f"simulations={simulations!r}: expected an integer 1 … {count}")
+    if not 1 <= simulations <= count:
+        raise ValueError(
+            f"simulations={simulations}: the {recipe.name} recipe has 1 … {count} simulations"
+        )
 
 
 def _jax_backend() -> Any:
@@ -455,7 +482,7 @@ def generate(
     progress: bool = True,
     workers: int | None = None,
     engine: str = "jit",
-) -> dict[str, float]:
+) -> dict[str, float | None]:
     """Write the first ``simulations`` simulations of ``recipe`` (generation order) to ``folder``.
 
     One file ``raw_data_<key>.pt`` per simulation, written atomically by one of ``workers``
@@ -463,7 +490,8 @@ def generate(
     is recorded with its size and SHA-256 in ``simulations.json``, so an interrupted run
     resumes where it stopped, and a file that does not match its record (truncated, altered,
     unreadable) is reported and made again. The options are recorded in ``generation.json``
-    (resuming with other options is refused). Returns the seconds each simulation took.
+    (resuming with other options is refused). Returns the seconds each simulation took
+    (``None`` for a file found without its record).
 
     Raises:
         ValueError: bad ``simulations``, ``steps``, ``workers`` or options that differ from
@@ -471,15 +499,7 @@ def generate(
         OSError: a file could not be written (full disk, read-only folder); the simulations
             already written stay, and the next run resumes after them.
     """
-    if isinstance(resolution, bool) or not isinstance(resolution, int) or resolution < 8:
-        raise ValueError(f"resolution {resolution!r} is too small for a plume; use at least 8")
-    if not 1 <= simulations <= len(recipe.simulations):
-        raise ValueError(
-            f"simulations={simulations}: the {recipe.name} recipe has 1 … "
-            f"{len(recipe.simulations)} simulations"
-        )
-    if steps <= recipe.skip:
-        raise ValueError(f"steps={steps} must exceed the {recipe.skip} skipped warm-up frames")
+    check_options(recipe, resolution, steps, simulations)
     workers = default_workers() if workers is None else workers
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
         raise ValueError(f"workers={workers!r}: expected a positive number of processes")
@@ -503,6 +523,9 @@ def generate(
     for sim in recipe.ordered()[:simulations]:
         problem = simulation_problem(folder, sim.key, records.get(sim.key), shape)
         if problem is None:
+            if sim.key not in records:  # checked by loading: record it as it is now
+                path = folder / trajectory_file(sim.key)
+                records[sim.key] = {"seconds": None, "engine": None, **file_record(path)}
             continue
         if problem != "missing":
             tqdm.write(f"plumes-{recipe.name}: {problem}; simulating {sim.key} again", sys.stderr)
@@ -533,7 +556,10 @@ def generate(
                 finished(sim.key, job.run(sim, bar.update))
         else:
             _run_in_workers(job, todo, min(workers, len(todo)), bar, finished)
-    return {key: float(entry["seconds"]) for key, entry in records.items()}
+    atomic_write_text(
+        folder / SIMULATIONS_FILE, json.dumps(records, indent=1, sort_keys=True) + "\n"
+    )
+    return {key: entry["seconds"] for key, entry in records.items()}
 
 
 @dataclass(frozen=True)
@@ -610,15 +636,20 @@ def _run_in_workers(
 
 
 def read_records(folder: Path) -> dict[str, dict[str, Any]]:
-    """The finished simulations of a generation folder: key → seconds, bytes, SHA-256."""
-    path = folder / SIMULATIONS_FILE
-    if not path.is_file():
-        return {}
+    """The finished simulations of a generation folder: key → seconds, bytes, SHA-256.
+
+    A missing or unreadable ``simulations.json`` gives no records: every file is then
+    checked by loading it (:func:`simulation_problem`), and the file is written anew.
+    """
     try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError:
-        return {}  # every file is then checked by loading it
-    return records if isinstance(records, dict) else {}
+        records = json.loads((folder / SIMULATIONS_FILE).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+        return {}
+    if not isinstance(records, dict) or not all(
+        isinstance(r, dict) and {"bytes", "sha256"} <= set(r) for r in records.values()
+    ):
+        return {}
+    return records
 
 
 def simulation_problem(

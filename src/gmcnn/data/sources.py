@@ -50,8 +50,9 @@ class Source:
 
     ``raw_dir`` is where the build looks for input files: relative to the data root (e.g.
     ``"mnist/raw"``) or absolute (a system package's folder); ``needs`` says in words which
-    files go there. ``expensive`` sources (hours of simulation) are never built implicitly by
-    :func:`gmcnn.data.load`.
+    files go there. ``expensive`` sources (minutes to hours of simulation) are never built
+    implicitly by :func:`gmcnn.data.load`. ``check`` raises ``ValueError`` for options the
+    build would refuse, so that they are refused before any folder is made.
     """
 
     name: str
@@ -62,6 +63,7 @@ class Source:
     raw_dir: str | None = None
     needs: str = ""
     expensive: bool = False
+    check: Callable[[Mapping[str, Any]], None] | None = None
 
 
 Opener = Callable[[Path, Manifest, str, Mapping[str, Any]], Dataset[Any]]

@@ -140,8 +140,17 @@ def folder_bytes(folder: Path) -> int:
 
 
 def atomic_torch_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through :func:`atomic_write`."""
-    atomic_write(path, lambda tmp: torch.save(obj, tmp))
+    """``torch.save`` through :func:`atomic_write`.
+
+    Saved through a file handle, so the archive does not record the temporary file's name
+    (which holds a process id): the same tensor always gives the same bytes and SHA-256.
+    """
+
+    def write(tmp: Path) -> None:
+        with tmp.open("wb") as handle:
+            torch.save(obj, handle)
+
+    atomic_write(path, write)
 
 
 def atomic_write_text(path: Path, text: str) -> None:
