@@ -146,6 +146,10 @@ def test_asking_for_a_gpu_without_one_is_one_line(
         assert main(["train", "tiny/gm", "trainer.accelerator=gpu", *extra]) == 2
         _one_error_line(capsys.readouterr().err, "'trainer.accelerator' = 'gpu'", "no CUDA GPU")
     assert not (tmp_path / "run").exists()
+    for extra in (["--dry-run"], ["--run-dir", str(tmp_path / "strat")]):
+        assert main(["train", "tiny/gm", "trainer.strategy=foo", *extra]) == 2
+        _one_error_line(capsys.readouterr().err, "'trainer.strategy' = 'foo'", "ddp")
+    assert not (tmp_path / "strat").exists()
 
 
 def test_cli_usage_and_input_errors_are_one_line_with_status_2(

@@ -190,7 +190,8 @@ def format_description(info: dict[str, Any]) -> str:
 
 
 def check_hardware(config: ExperimentConfig) -> None:
-    """Raise :class:`ConfigError` when ``config`` asks for hardware this machine lacks."""
+    """Raise :class:`ConfigError` when ``config`` asks for hardware this machine lacks, or
+    for a training strategy Lightning does not know (before any run folder is written)."""
     trainer = config.trainer
     if trainer.accelerator in ("gpu", "cuda"):
         if not torch.cuda.is_available():
@@ -208,6 +209,14 @@ def check_hardware(config: ExperimentConfig) -> None:
         raise ConfigError(
             "config key 'trainer.accelerator' = 'mps': Apple's MPS is not available here; use "
             "auto or cpu"
+        )
+    from lightning.pytorch.strategies import StrategyRegistry
+
+    strategies = ["auto", *sorted(StrategyRegistry.available_strategies())]
+    if trainer.strategy not in strategies:
+        raise ConfigError(
+            f"config key 'trainer.strategy' = {trainer.strategy!r}: expected one of Lightning's "
+            f"strategies ({', '.join(strategies[:6])}, …)"
         )
 
 
