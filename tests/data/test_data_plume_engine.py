@@ -319,3 +319,13 @@ def test_the_same_frames_give_the_same_file_bytes(tmp_path: Path) -> None:
     atomic_torch_save(frames, tmp_path / "a.pt")
     atomic_torch_save(frames, tmp_path / "b.pt")
     assert sha256_file(tmp_path / "a.pt") == sha256_file(tmp_path / "b.pt")
+
+
+def test_an_empty_or_file_data_root_is_refused(tmp_path: Path) -> None:
+    a_file = tmp_path / "afile"
+    a_file.write_text("mine")
+    for root, message in (("", "is empty"), (str(a_file), "is not a folder")):
+        with pytest.raises(ValueError, match=f"data root .*{message}"):
+            prepare("rectangles", root=root, progress=False)
+        assert _cli("data", "prepare", "rectangles", "--root", root, "--quiet") == 2
+    assert a_file.read_text() == "mine"

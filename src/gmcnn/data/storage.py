@@ -33,13 +33,21 @@ class IntegrityError(ValueError):
 
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
-    """The data folder: ``root`` if given, else ``$GMCNN_DATA``, else ``~/.cache/gmcnn``."""
+    """The data folder: ``root`` if given, else ``$GMCNN_DATA``, else ``~/.cache/gmcnn``.
+
+    Raises:
+        ValueError: ``root`` is empty, or names something that is not a folder.
+    """
     if root is not None:
-        return Path(root).expanduser()
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    return Path.home() / ".cache" / "gmcnn"
+        if not str(root).strip():
+            raise ValueError("data root '' is empty: give a folder (--root DIR or $GMCNN_DATA)")
+        path = Path(root).expanduser()
+    else:
+        env = os.environ.get(ENV_VAR)
+        path = Path(env).expanduser() if env else Path.home() / ".cache" / "gmcnn"
+    if path.exists() and not path.is_dir():
+        raise ValueError(f"data root {path} is not a folder (--root DIR or ${ENV_VAR})")
+    return path
 
 
 def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
