@@ -155,7 +155,10 @@ def table(results: dict[str, dict[str, Cell]]) -> str:
         if row is None:
             continue
         fast, gather, matmul = row.get("fast"), row.get("gather"), row.get("matmul")
-        mib = [f"{c['mib']:.0f}" if isinstance(c, dict) else "—" for c in (fast, gather)]
+        mib = [
+            f"{c['mib']:.0f}" if isinstance(c, dict) and c["mib"] == c["mib"] else "—"
+            for c in (fast, gather)
+        ]  # NaN (--no-memory): not measured
         cells = [
             case.name,
             case.layer().implementation,
