@@ -84,6 +84,17 @@ def _fake(calls: list[str]):
     return simulate
 
 
+def _interrupted_after(count: int, calls: list[str], fake):
+    """A stand-in simulation that is interrupted (Ctrl-C) once ``count`` have run."""
+
+    def simulate(sim, resolution, steps, on_step=None, engine="jit"):
+        if len(calls) == count:
+            raise KeyboardInterrupt
+        return fake(sim, resolution, steps, on_step)
+
+    return simulate
+
+
 def test_corrupt_files_of_a_complete_set_are_reported_and_rebuilt(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -111,13 +122,7 @@ def test_resume_rebuilds_a_corrupt_file_of_a_partial_generation(
 ) -> None:
     calls: list[str] = []
     fake = _fake(calls)
-
-    def interrupted(sim, resolution, steps, on_step=None, engine="jit"):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return fake(sim, resolution, steps, on_step)
-
-    monkeypatch.setattr(plumes, "simulate", interrupted)
+    monkeypatch.setattr(plumes, "simulate", _interrupted_after(2, calls, fake))
     with pytest.raises(KeyboardInterrupt):
         prepare("plumes-rotation", simulations=4, progress=False, **SMALL)
     folder = prepared_folder("plumes-rotation")
@@ -275,13 +280,7 @@ def test_unreadable_records_are_reported_and_written_anew(
 ) -> None:
     calls: list[str] = []
     fake = _fake(calls)
-
-    def interrupted(sim, resolution, steps, on_step=None, engine="jit"):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return fake(sim, resolution, steps, on_step)
-
-    monkeypatch.setattr(plumes, "simulate", interrupted)
+    monkeypatch.setattr(plumes, "simulate", _interrupted_after(2, calls, fake))
     with pytest.raises(KeyboardInterrupt):
         prepare("plumes-rotation", simulations=3, progress=False, **SMALL)
     folder = prepared_folder("plumes-rotation")
