@@ -84,15 +84,23 @@ def _fake(calls: list[str]):
     return simulate
 
 
-def _interrupted_after(count: int, calls: list[str], fake):
-    """A stand-in simulation that is interrupted (Ctrl-C) once ``count`` have run."""
+def _partial_generation(monkeypatch: pytest.MonkeyPatch, simulations: int):
+    """A plumes-rotation generation of ``simulations`` interrupted (Ctrl-C) after two.
 
-    def simulate(sim, resolution, steps, on_step=None, engine="jit"):
-        if len(calls) == count:
+    Returns the simulated keys, the stand-in simulation (uninterrupted) and the folder.
+    """
+    calls: list[str] = []
+    fake = _fake(calls)
+
+    def interrupted(sim, resolution, steps, on_step=None, engine="jit"):
+        if len(calls) == 2:
             raise KeyboardInterrupt
         return fake(sim, resolution, steps, on_step)
 
-    return simulate
+    monkeypatch.setattr(plumes, "simulate", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        prepare("plumes-rotation", simulations=simulations, progress=False, **SMALL)
+    return calls, fake, prepared_folder("plumes-rotation")
 
 
 def test_corrupt_files_of_a_complete_set_are_reported_and_rebuilt(
@@ -120,12 +128,7 @@ def test_corrupt_files_of_a_complete_set_are_reported_and_rebuilt(
 def test_resume_rebuilds_a_corrupt_file_of_a_partial_generation(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    calls: list[str] = []
-    fake = _fake(calls)
-    monkeypatch.setattr(plumes, "simulate", _interrupted_after(2, calls, fake))
-    with pytest.raises(KeyboardInterrupt):
-        prepare("plumes-rotation", simulations=4, progress=False, **SMALL)
-    folder = prepared_folder("plumes-rotation")
+    calls, fake, folder = _partial_generation(monkeypatch, simulations=4)
     records = json.loads((folder / plumes.SIMULATIONS_FILE).read_text())
     assert set(records) == {"27_2", "6_1"} and records["27_2"]["engine"] == "jit"
     (folder / "raw_data_6_1.pt").write_bytes(b"not a tensor")
@@ -278,12 +281,7 @@ def test_simulate_names_a_wrong_simulation_argument() -> None:
 def test_unreadable_records_are_reported_and_written_anew(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    calls: list[str] = []
-    fake = _fake(calls)
-    monkeypatch.setattr(plumes, "simulate", _interrupted_after(2, calls, fake))
-    with pytest.raises(KeyboardInterrupt):
-        prepare("plumes-rotation", simulations=3, progress=False, **SMALL)
-    folder = prepared_folder("plumes-rotation")
+    calls, fake, folder = _partial_generation(monkeypatch, simulations=3)
     (folder / plumes.SIMULATIONS_FILE).write_text("garbage")
     capsys.readouterr()
     assert _cli("data", "verify", "plumes-rotation") == 1

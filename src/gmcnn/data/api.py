@@ -23,7 +23,7 @@ from torch.utils.data import Dataset
 
 from gmcnn.data.classification_catalog import CLASSIFICATION_SPECS
 from gmcnn.data.dynamics_catalog import DYNAMICS_SPECS
-from gmcnn.data.sources import BuildContext, DatasetSpec, Source
+from gmcnn.data.sources import BuildContext, DatasetSpec, Source, check_workers
 from gmcnn.data.storage import (
     MANIFEST,
     IntegrityError,
@@ -149,10 +149,7 @@ def prepare(
     simulations, only those). ``workers`` is how many processes a build may use (plume
     simulations; default one per core).
     """
-    if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)):
-        raise ValueError(f"workers={workers!r}: expected a positive number of processes")
-    if workers is not None and workers < 1:
-        raise ValueError(f"workers={workers}: expected a positive number of processes")
+    check_workers(workers)
     spec = dataset_spec(name)
     src = spec.source(source)
     resolved = _build_options(spec, src, options)

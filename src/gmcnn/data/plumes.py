@@ -43,6 +43,7 @@ import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from gmcnn.data.dynamics import SplitPlan, trajectory_file
+from gmcnn.data.sources import check_workers
 from gmcnn.data.storage import atomic_torch_save, atomic_write_text, file_record, sha256_file
 
 RECIPE_RESOLUTION = 64
@@ -500,9 +501,8 @@ def generate(
             already written stay, and the next run resumes after them.
     """
     check_options(recipe, resolution, steps, simulations)
+    check_workers(workers)
     workers = default_workers() if workers is None else workers
-    if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
-        raise ValueError(f"workers={workers!r}: expected a positive number of processes")
     if engine not in ENGINES:
         raise ValueError(f"engine {engine!r} is not one of {', '.join(ENGINES)}")
     options = {"resolution": resolution, "steps": steps, "simulations": simulations}

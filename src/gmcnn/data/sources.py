@@ -35,6 +35,14 @@ class BuildContext:
     workers: int | None = None
 
 
+def check_workers(workers: object) -> None:
+    """Raise ``ValueError`` unless ``workers`` is ``None`` or a positive process count."""
+    if workers is not None and (
+        isinstance(workers, bool) or not isinstance(workers, int) or workers < 1
+    ):
+        raise ValueError(f"workers={workers!r}: expected a positive number of processes")
+
+
 @dataclass
 class BuildResult:
     """What a build made: files (relative to its folder), split metadata, inputs used."""
