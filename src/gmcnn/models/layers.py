@@ -13,7 +13,7 @@ import math
 import os
 import warnings
 from collections.abc import Callable
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 import torch
 import torch.nn.functional as F
@@ -217,7 +217,8 @@ COMPILE_MIN_ELEMENTS = 1 << 22
 
 #: Set when a first compilation failed; the eager fused tail is used from then on.
 _compile_failed: list[bool] = []
-_compiled: dict[str, Callable[..., Tensor]] = {}
+_compiled: dict[Callable[..., Any], Callable[..., Any]] = {}
+Kernel = TypeVar("Kernel", bound=Callable[..., Any])
 
 
 def compiled_tail_enabled() -> bool:
@@ -229,12 +230,12 @@ def compiled_tail_enabled() -> bool:
     return os.environ.get("GMCNN_COMPILE", "1") != "0" and not _compile_failed
 
 
-def _compiled_function(function: Callable[..., Tensor]) -> Callable[..., Tensor]:
-    """``torch.compile(function)``, compiled on first use, once per process (any batch size)."""
-    name = function.__name__
-    if name not in _compiled:
-        _compiled[name] = torch.compile(function, dynamic=True, fullgraph=True)
-    return _compiled[name]
+def compiled_function(function: Kernel, options: dict[str, Any] | None = None) -> Kernel:
+    """``torch.compile(function)``, compiled on first use, once per process (any batch size);
+    the one cache of the models' compiled kernels (block tails, regression layers)."""
+    if function not in _compiled:
+        _compiled[function] = torch.compile(function, dynamic=True, fullgraph=True, options=options)
+    return cast(Kernel, _compiled[function])
 
 
 def _compiled_tail(
@@ -251,13 +252,13 @@ def _compiled_tail(
     is ``∂y`` itself rather than a copy of it that the compiled backward would make.
     """
     if proj_weight is None:
-        return _compiled_function(_norm_act)(z, slope, eps).add_(x)
-    return _compiled_function(_norm_act_projection)(z, slope, x, proj_weight, proj_bias, eps)
+        return compiled_function(_norm_act)(z, slope, eps).add_(x)
+    return compiled_function(_norm_act_projection)(z, slope, x, proj_weight, proj_bias, eps)
 
 
 def _compiled_tail_global_max(*args: Any) -> Tensor:
     """:func:`_tail_global_max` through ``torch.compile``."""
-    return _compiled_function(_tail_global_max)(*args)
+    return compiled_function(_tail_global_max)(*args)
 
 
 TailArgs = tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None, float]

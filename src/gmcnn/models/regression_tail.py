@@ -43,7 +43,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
-from gmcnn.models.layers import COMPILE_MIN_ELEMENTS, _compile_failed, compiled_tail_enabled
+from gmcnn.models.layers import (
+    COMPILE_MIN_ELEMENTS,
+    _compile_failed,
+    compiled_function,
+    compiled_tail_enabled,
+)
 from gmcnn.nn import GMConv
 from gmcnn.nn.functional import exporting
 
@@ -149,8 +154,6 @@ def _small_backward(
 #: registers from the small ``G`` (one loop, one pass over ``∂out``).
 INDUCTOR_OPTIONS: dict[str, str | int | bool | Callable[..., Any]] = {"realize_reads_threshold": 64}
 
-_kernels: dict[str, Callable[..., Any]] = {}
-
 
 def _compiled(function: Callable[..., Any], *args: Any) -> Any:
     """``torch.compile(function)(*args)`` (compiled once per process, any batch size), or
@@ -162,12 +165,7 @@ def _compiled(function: Callable[..., Any], *args: Any) -> Any:
     # (the first layer's input needs no gradient, the others do; evaluation needs none).
     args = tuple(a.detach() if isinstance(a, Tensor) else a for a in args)
     try:
-        name = function.__name__
-        if name not in _kernels:
-            _kernels[name] = torch.compile(
-                function, dynamic=True, fullgraph=True, options=INDUCTOR_OPTIONS
-            )
-        return _kernels[name](*args)
+        return compiled_function(function, INDUCTOR_OPTIONS)(*args)
     except Exception as error:  # no compiler, unsupported platform: stay eager
         _compile_failed.append(True)
         warnings.warn(
