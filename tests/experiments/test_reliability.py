@@ -398,6 +398,11 @@ def test_reports_mark_subset_runs_and_tell_runs_apart(
     assert "not comparable with the paper" in table
     assert main(["train", "tiny/gm", "data.max_examples=16", "--dry-run"]) == 0
     assert "subset: the first 16 examples" in capsys.readouterr().out
+    # evaluate says so too, and only for the subset runs
+    assert main(["evaluate", str(runs / "subset-a")]) == 0
+    assert "subset: 16 examples per split" in capsys.readouterr().out
+    assert main(["evaluate", str(runs / "full")]) == 0
+    assert "examples per split" not in capsys.readouterr().out
 
 
 def test_resume_may_raise_max_epochs_and_nothing_else(

@@ -312,9 +312,6 @@ def format_run(summary: dict[str, Any]) -> str:
     """A few lines about a finished run (printed by ``gmcnn train``)."""
     lines = [f"run: {summary['run_dir']}", f"parameters: {summary['parameters']}"]
     lines.append(f"flops per example: {summary['flops_per_example']:,}")
-    subset = subset_note(summary)
-    if subset:
-        lines.append(f"{subset} per split (data.max_examples): not comparable with the paper")
     lines.extend(format_results(summary).splitlines())
     seconds = summary.get("seconds_per_epoch")
     if not seconds:
@@ -347,9 +344,12 @@ def format_results(results: dict[str, Any]) -> str:
     """Test metrics and equivariance error as ``key: value`` lines.
 
     ``results`` is a run's summary or :func:`~gmcnn.experiments.saved.evaluate_saved`'s
-    result (``test`` maps each split to its metrics).
+    result (``test`` maps each split to its metrics). A run on a subset says so first.
     """
     lines = []
+    subset = subset_note(results)
+    if subset:
+        lines.append(f"{subset} per split (data.max_examples): not comparable with the paper")
     for split, metrics in _splits_of(results).items():
         if not isinstance(metrics, dict) or split == "equivariance":
             continue

@@ -77,6 +77,7 @@ def _recorded(target: Path, checkpoint: Path, config: ExperimentConfig) -> dict[
         "recorded": True,
         "test": summary.get("test", {}),
         "equivariance": summary.get("equivariance"),
+        **_subset(config),
     }
 
 
@@ -141,4 +142,11 @@ def evaluate_saved(
         "parameters": parameter_count(model),
         "test": {k: v for k, v in results.items() if k != "equivariance"},
         "equivariance": results["equivariance"],
+        **_subset(config),
     }
+
+
+def _subset(config: ExperimentConfig) -> dict[str, Any]:
+    """``{"subset": …}`` when the run was limited to ``data.max_examples``, as in summaries."""
+    limit = config.data.max_examples
+    return {} if limit is None else {"subset": {"max_examples": limit}}
