@@ -57,7 +57,7 @@ def _classifier(
 ) -> StructuredClassifier:
     features = (1 if grayscale else in_channels) * height * width
     hidden = structured_layer(structure, features, rank=rank, seed=seed)
-    return StructuredClassifier(hidden, num_classes, channel_mean=grayscale)
+    return StructuredClassifier(hidden, num_classes, channel_mean=grayscale, seed=seed)
 
 
 def circulant(
