@@ -63,7 +63,10 @@ def test_cpu_configs_reduce_the_paper_recipe_alike(name: str) -> None:
     assert "CPU protocol" in cpu.paper.note
     assert cpu.model.name == paper.model.name
     if cpu.model.name == "gm-cnn-regressor":  # the same layer on the 32×32 grid's group
-        assert cpu.model.options == {**paper.model.options, "groups": ["C32", "C32"]}
+        expected = {**paper.model.options, "groups": ["C32", "C32"]}
+        if paper.model.options.get("channel_mixing") == "full":  # narrowed like the baselines
+            expected["hidden_channels"] = round(paper.model.options["hidden_channels"] / 4)
+        assert cpu.model.options == expected
         return
     for option, value in cpu.model.options.items():
         if option in WIDTHS:
@@ -94,14 +97,14 @@ def test_a_model_for_the_full_grid_on_downsampled_data_is_one_line() -> None:
 def test_protocol_errors_are_one_line(capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(ConfigError, match=r"has no cpu protocol.*plumes-rotation"):
         protocol_experiment("rot-mnist/gm-n3", "cpu")
-    with pytest.raises(ConfigError, match="the cpu protocol of plumes-scaling has: conv, gm, mlp"):
+    with pytest.raises(ConfigError, match="plumes-scaling has: conv, gm, gm-full, mlp"):
         protocol_experiment("plumes-scaling/rsteer", "cpu")
     assert protocol_experiment("plumes-rotation", "cpu") == "plumes-rotation/cpu"
     assert protocol_experiment("plumes-rotation/cpu/gm", "cpu") == "plumes-rotation/cpu/gm"
     for argv, words in (
         (["train", "rot-mnist/gm-n3", "--protocol", "cpu", "--dry-run"], ["rot-mnist"]),
         (["compare", "rectangles", "--protocol", "cpu", "--dry-run"], ["rectangles"]),
-        (["train", "plumes-scaling/rpp", "--protocol", "cpu"], ["conv, gm, mlp"]),
+        (["train", "plumes-scaling/rpp", "--protocol", "cpu"], ["conv, gm, gm-full, mlp"]),
     ):
         assert main(argv) == 2
         _one_error_line(capsys.readouterr().err, *words)
