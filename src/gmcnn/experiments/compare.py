@@ -48,7 +48,7 @@ from gmcnn.experiments.config import (
     parse_override,
 )
 from gmcnn.experiments.files import write_json, write_text
-from gmcnn.experiments.report import plot_summaries, report_table, run_label
+from gmcnn.experiments.report import ordered_splits, plot_summaries, report_table, run_label
 from gmcnn.experiments.runs import RunFolder, runs_root
 
 #: Config names left out of ``all``: the demo's own variants (name them to include them).
@@ -391,7 +391,7 @@ def _one_line(summary: dict[str, Any]) -> str:
     if summary.get("status") != "completed":
         return f"failed: {summary.get('error', '?')}"
     parts = []
-    for split, metrics in summary.get("test", {}).items():
+    for split, metrics in ordered_splits(summary.get("test", {})):
         if "accuracy" in metrics:
             parts.append(f"{split} accuracy {100 * metrics['accuracy']:.2f}%")
         elif "rmse" in metrics:

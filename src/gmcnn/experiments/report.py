@@ -11,12 +11,23 @@ parameters, and model against data equivariance error where runs record both (Ap
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from gmcnn.experiments.files import atomic_write, read_json, write_text
 from gmcnn.experiments.runs import runs_root
+
+#: The order in which test splits are shown: as they are evaluated (``TEST_SPLITS`` of
+#: :mod:`gmcnn.experiments.data`), Future before Domain as in Tables 1–2. Summary files store
+#: them sorted by name, so every table and line puts them in this order instead.
+SPLIT_ORDER = ("test", "test-future", "test-domain", "valid")
+
+
+def ordered_splits(test: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """``test``'s ``(split, metrics)`` pairs in :data:`SPLIT_ORDER` (others after, by name)."""
+    rank = {split: index for index, split in enumerate(SPLIT_ORDER)}
+    return sorted(test.items(), key=lambda item: (rank.get(item[0], len(rank)), item[0]))
 
 
 def collect_summaries(paths: Iterable[Path]) -> list[dict[str, Any]]:
@@ -103,12 +114,12 @@ def _metric(summary: dict[str, Any]) -> str:
         return f"{summary.get('status', '?')}"
     if summary["task"] == "classification":
         return f"{100 * test['test']['accuracy']:.2f}"
-    return " / ".join(f"{metrics['rmse']:.3f}" for metrics in test.values() if "rmse" in metrics)
+    return " / ".join(f"{m['rmse']:.3f}" for _, m in ordered_splits(test) if "rmse" in m)
 
 
 def _first_rmse(summary: dict[str, Any]) -> tuple[str, float] | None:
     """The first evaluated split's rollout RMSE (``test-future`` for Tables 1–2)."""
-    for split, metrics in summary.get("test", {}).items():
+    for split, metrics in ordered_splits(summary.get("test", {})):
         if isinstance(metrics, dict) and "rmse" in metrics:
             return split, float(metrics["rmse"])
     return None
@@ -162,7 +173,10 @@ def report_table(summaries: Sequence[dict[str, Any]]) -> str:
         )
     splits = list(
         dict.fromkeys(
-            split for s in summaries if s.get("task") == "dynamics" for split in s.get("test", {})
+            split
+            for s in summaries
+            if s.get("task") == "dynamics"
+            for split, _ in ordered_splits(s.get("test", {}))
         )
     )
     dynamics = " / ".join(splits) if splits else "test-future / test-domain"
@@ -350,7 +364,7 @@ def format_results(results: dict[str, Any]) -> str:
     subset = subset_note(results)
     if subset:
         lines.append(f"{subset} per split (data.max_examples): not comparable with the paper")
-    for split, metrics in _splits_of(results).items():
+    for split, metrics in ordered_splits(_splits_of(results)):
         if not isinstance(metrics, dict) or split == "equivariance":
             continue
         if "accuracy" in metrics:
