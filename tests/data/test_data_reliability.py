@@ -171,3 +171,18 @@ def test_a_dataset_built_on_first_use_says_so(capsys: pytest.CaptureFixture[str]
     assert err.count("\n") == 1 and "building rectangles (generated)" in err
     load("rectangles", "valid", **SMALL)
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("name", ["plumes-rotation", "rectangles"])
+def test_from_for_a_source_that_reads_no_files_is_refused(
+    name: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``--from DIR`` used to be ignored by generated sources; now it is one line, exit 2,
+    naming the sources that do read files, before anything is written."""
+    root = tmp_path / "data"
+    with pytest.raises(ValueError, match=r"reads no input files.*--from"):
+        prepare(name, root=root, raw_dir=tmp_path)  # the default source: generated
+    assert main(["data", "prepare", name, "--root", str(root), "--from", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error:") and err.count("\n") == 1 and "--source" in err, err
+    assert not root.exists()

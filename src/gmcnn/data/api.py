@@ -109,6 +109,10 @@ def _build_options(spec: DatasetSpec, source: Source, options: Mapping[str, Any]
     return resolved
 
 
+#: Source kinds that read input files (from ``raw_dir`` / ``--from``).
+FILE_KINDS = ("user files", "system package")
+
+
 def _raw_dir(source: Source, root: Path, raw_dir: PathLike | None) -> Path | None:
     if raw_dir is not None:
         return Path(raw_dir).expanduser()
@@ -152,6 +156,17 @@ def prepare(
     check_workers(workers)
     spec = dataset_spec(name)
     src = spec.source(source)
+    if raw_dir is not None and src.kind not in FILE_KINDS:
+        readers = [s.name for s in spec.sources if s.kind in FILE_KINDS]
+        raise ValueError(
+            f"{spec.name} ({src.name}) is {src.kind} and reads no input files, so --from / "
+            f"raw_dir {str(raw_dir)!r} would be ignored; "
+            + (
+                f"the sources that read files: {', '.join(readers)} (--source NAME)"
+                if readers
+                else f"{spec.name} has no source that reads files"
+            )
+        )
     resolved = _build_options(spec, src, options)
     base = data_root(root)
     folder = base / spec.name / src.name
@@ -183,7 +198,7 @@ def prepare(
                 print(f"{spec.name}: {problem}; building it again", file=sys.stderr)
                 (folder / rel).unlink(missing_ok=True)
             (folder / MANIFEST).unlink()
-    if src.kind in ("user files", "system package") and (raw is None or not raw.is_dir()):
+    if src.kind in FILE_KINDS and (raw is None or not raw.is_dir()):
         raise FileNotFoundError(
             f"{spec.name} ({src.name}) needs {src.needs}: put them in {raw} or pass raw_dir "
             "(--from DIR); gmcnn never downloads data"
@@ -313,7 +328,7 @@ def _status(spec: DatasetSpec, source: Source, root: Path) -> DatasetStatus:
     elif folder.is_dir() and any(folder.iterdir()):
         state = "partial (prepare again to resume)"
         size = folder_bytes(folder)
-    elif source.kind in ("user files", "system package"):
+    elif source.kind in FILE_KINDS:
         raw = _raw_dir(source, root, None)
         if raw is None or not raw.is_dir():
             state = f"missing input files in {raw}"
