@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tests.data.plume_stand_in import interrupted_after_two, stand_in_simulate
 
 from gmcnn.data import plumes, prepare, prepared_folder
 from gmcnn.data.cli import register
@@ -72,32 +73,14 @@ def test_bad_simulation_arguments(kwargs: dict[str, object], message: str) -> No
         plumes.simulate(_sim("rotation", "27_2"), **arguments)  # type: ignore[arg-type]
 
 
-def _fake(calls: list[str]):
-    def simulate(sim, resolution, steps, on_step=None, engine="jit"):
-        calls.append(sim.key)
-        for _ in range(steps):
-            if on_step is not None:
-                on_step()
-        rng = np.random.default_rng(len(sim.key) + 7 * len(calls))
-        return rng.standard_normal((steps, 2, resolution, resolution)).astype(np.float32)
-
-    return simulate
-
-
 def _partial_generation(monkeypatch: pytest.MonkeyPatch, simulations: int):
     """A plumes-rotation generation of ``simulations`` interrupted (Ctrl-C) after two.
 
     Returns the simulated keys, the stand-in simulation (uninterrupted) and the folder.
     """
     calls: list[str] = []
-    fake = _fake(calls)
-
-    def interrupted(sim, resolution, steps, on_step=None, engine="jit"):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return fake(sim, resolution, steps, on_step)
-
-    monkeypatch.setattr(plumes, "simulate", interrupted)
+    fake = stand_in_simulate(calls)
+    monkeypatch.setattr(plumes, "simulate", interrupted_after_two(calls, fake))
     with pytest.raises(KeyboardInterrupt):
         prepare("plumes-rotation", simulations=simulations, progress=False, **SMALL)
     return calls, fake, prepared_folder("plumes-rotation")
@@ -107,7 +90,7 @@ def test_corrupt_files_of_a_complete_set_are_reported_and_rebuilt(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(plumes, "simulate", _fake(calls))
+    monkeypatch.setattr(plumes, "simulate", stand_in_simulate(calls))
     prepare("plumes-rotation", simulations=3, progress=False, **SMALL)
     folder = prepared_folder("plumes-rotation")
     truncated, altered, intact = (folder / f"raw_data_{k}.pt" for k in ("27_2", "6_1", "33_0"))
@@ -142,7 +125,7 @@ def test_resume_rebuilds_a_corrupt_file_of_a_partial_generation(
 def test_files_without_records_are_checked_by_loading(monkeypatch: pytest.MonkeyPatch) -> None:
     """A run killed between writing a file and its record: good files are kept."""
     calls: list[str] = []
-    monkeypatch.setattr(plumes, "simulate", _fake(calls))
+    monkeypatch.setattr(plumes, "simulate", stand_in_simulate(calls))
     folder = prepared_folder("plumes-rotation")
     folder.mkdir(parents=True)
     (folder / plumes.GENERATION_FILE).write_text(
@@ -156,7 +139,7 @@ def test_files_without_records_are_checked_by_loading(monkeypatch: pytest.Monkey
 
 def test_a_failed_write_keeps_the_finished_simulations(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(plumes, "simulate", _fake(calls))
+    monkeypatch.setattr(plumes, "simulate", stand_in_simulate(calls))
     save = plumes.atomic_torch_save
 
     def full_disk(obj: object, path: Path) -> None:
@@ -176,7 +159,7 @@ def test_a_failed_write_keeps_the_finished_simulations(monkeypatch: pytest.Monke
 
 
 def test_a_killed_runs_temporary_is_removed(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(plumes, "simulate", _fake([]))
+    monkeypatch.setattr(plumes, "simulate", stand_in_simulate([]))
     folder = prepared_folder("plumes-rotation")
     folder.mkdir(parents=True)
     dead = subprocess.run(
@@ -209,7 +192,7 @@ def _cli(*argv: str) -> int:
 def test_verify_show_and_bad_options_on_the_command_line(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(plumes, "simulate", _fake([]))
+    monkeypatch.setattr(plumes, "simulate", stand_in_simulate([]))
     assert _cli("data", "verify", "plumes-rotation") == 2
     assert "is not prepared" in capsys.readouterr().err
     base = ("data", "prepare", "plumes-rotation", "--resolution", "16", "--steps", "20")
@@ -267,7 +250,7 @@ def test_bad_plume_options_are_refused_before_any_folder_exists(
         prepare("plumes-rotation", progress=False, **{**SMALL, **options})
     assert not prepared_folder("plumes-rotation").exists()
     # on a prepared folder the option is named too, not "rebuild it with --force"
-    monkeypatch.setattr(plumes, "simulate", _fake([]))
+    monkeypatch.setattr(plumes, "simulate", stand_in_simulate([]))
     prepare("plumes-rotation", simulations=2, progress=False, **SMALL)
     with pytest.raises(ValueError, match=message):
         prepare("plumes-rotation", progress=False, **{**SMALL, "simulations": 2, **options})
@@ -298,7 +281,7 @@ def test_a_corrupt_manifest_is_reported_and_repaired(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     calls: list[str] = []
-    monkeypatch.setattr(plumes, "simulate", _fake(calls))
+    monkeypatch.setattr(plumes, "simulate", stand_in_simulate(calls))
     prepare("plumes-rotation", simulations=2, progress=False, **SMALL)
     folder = prepared_folder("plumes-rotation")
     (folder / "manifest.json").write_text("{not json")

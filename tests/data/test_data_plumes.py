@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from tests.data.plume_stand_in import interrupted_after_two, stand_in_simulate
 
 from gmcnn.data import (
     data_equivariance_error,
@@ -24,17 +25,6 @@ SMALL = {"resolution": 16, "steps": 20}
 #: Tests that replace the simulation with a stand-in run it in this process.
 ONE = {"workers": 1}
 SHORT_TIMES = {"train": (0, 4), "valid": (4, 6), "test-future": (6, 8), "test-domain": (0, 4)}
-
-
-def _fake_simulate(calls: list[str]):
-    """A stand-in for PhiFlow that records which simulations ran."""
-
-    def simulate(sim, resolution, steps, on_step=None, engine="jit"):
-        calls.append(sim.key)
-        rng = np.random.default_rng(abs(hash(sim.key)) % 2**32)
-        return rng.standard_normal((steps, 2, resolution, resolution)).astype(np.float32)
-
-    return simulate
 
 
 def test_recipes_match_the_published_ones() -> None:
@@ -87,14 +77,8 @@ def test_phiflow_scaling_and_rotation_paths() -> None:
 
 def test_generation_resumes_where_it_stopped(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[str] = []
-    fake = _fake_simulate(calls)
-
-    def interrupted(sim, resolution, steps, on_step=None, engine="jit"):
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return fake(sim, resolution, steps, on_step)
-
-    monkeypatch.setattr(plumes, "simulate", interrupted)
+    fake = stand_in_simulate(calls)
+    monkeypatch.setattr(plumes, "simulate", interrupted_after_two(calls, fake))
     with pytest.raises(KeyboardInterrupt):
         prepare("plumes-rotation", simulations=4, progress=False, **ONE, **SMALL)
     folder = prepared_folder("plumes-rotation")
@@ -139,7 +123,7 @@ def test_equivariance_sets(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ValueError, match="level 10 does not exist"):
         level_simulations(10)
     calls: list[str] = []
-    monkeypatch.setattr(plumes, "simulate", _fake_simulate(calls))
+    monkeypatch.setattr(plumes, "simulate", stand_in_simulate(calls))
     manifest = prepare("plumes-equivariance", simulations=4, progress=False, **ONE, **SMALL)
     assert manifest.splits["trajectories"]["shape"] == [10, 2, 16, 16]  # 20 steps, first 10 dropped
     times = {"train": (0, 2), "valid": (2, 3)}
