@@ -53,7 +53,9 @@ def test_bench_case_reports_a_speedup() -> None:
     )
     assert row["parameters"] == 12_483 and row["public_micro_batch"] == 2
     assert row["fast_seconds"] > 0 and row["speedup"] == row["public_seconds"] / row["fast_seconds"]
-    assert "rectangles/gm-n3 | 12,483" in format_bench([row], 4)
+    assert row["speedup_bf16"] == row["public_seconds"] / row["fast_bf16_seconds"]
+    table = format_bench([row], 4)
+    assert "rectangles/gm-n3 | 12,483" in table and "bf16-mixed" in table
 
 
 def test_with_public_layers_leaves_the_model_alone() -> None:

@@ -136,6 +136,60 @@ def test_compiled_tail_equals_the_plain_modules(
     assert layers_module.compiled_tail_enabled(), "the compilation fell back to eager"
 
 
+@pytest.mark.slow  # compiling takes 5-25 s (cold cache)
+@pytest.mark.skipif(
+    not layers_module.compiled_tail_enabled(), reason="torch.compile disabled (GMCNN_COMPILE=0)"
+)
+@pytest.mark.parametrize(("in_channels", "out_channels"), [(6, 6), (1, 6)])
+def test_compiled_mixed_precision_tail_is_within_bfloat16_rounding(
+    in_channels: int, out_channels: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Under CPU autocast, a bfloat16 ``z`` (a GMConv's output) takes the compiled tail, which
+    returns bfloat16 within its rounding of the float32 tail, with float32 parameter
+    gradients; the input keeps its dtype (float32 for the first block)."""
+    monkeypatch.setattr(layers_module, "COMPILE_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(layers_module, "_compiled", {})
+    torch.manual_seed(5)
+    modules = tail_modules(in_channels, out_channels, torch.float32)
+    z = 2.0 * torch.randn(4, out_channels, 5, 7) + 0.5
+    x = torch.randn(4, in_channels, 5, 7)
+    x_half = x if in_channels == 1 else x.bfloat16()
+    for fused_fn, plain_fn in [
+        (norm_prelu_residual, plain_tail),
+        (norm_prelu_residual_max, plain_tail_max),
+    ]:
+        expected = values_and_gradients(plain_fn, z.bfloat16().float(), x_half.float(), modules)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = values_and_gradients(fused_fn, z.bfloat16(), x_half, modules)
+        assert mixed[0].dtype == torch.bfloat16 and mixed[2].dtype == x_half.dtype
+        for a, b in zip(mixed, expected, strict=True):
+            torch.testing.assert_close(a.float(), b, rtol=3e-2, atol=3e-2)
+    assert layers_module.compiled_tail_enabled(), "the compilation fell back to eager"
+
+
+def test_mixed_precision_tails_take_the_compiled_or_the_plain_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Under autocast a bfloat16 ``z`` with float32 parameters is fusable, but only by the
+    compiled tail (the eager function needs one dtype): with compiling off, the modules run.
+    A float32 ``z`` under autocast (a GMConv that computed in float32) is not fusable."""
+    torch.manual_seed(6)
+    norm, act, res = tail_modules(1, 3, torch.float32)
+    z, x = torch.randn(2, 3, 4), torch.randn(2, 1, 4)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        args = layers_module._fusable_tail(z.bfloat16(), x, norm, act, res)
+        assert args is not None and layers_module._mixed(args)
+        assert layers_module._fusable_tail(z, x, norm, act, res) is None
+        monkeypatch.setenv("GMCNN_COMPILE", "0")
+        y = norm_prelu_residual(z.bfloat16(), x, norm, act, res)
+    assert "NormPReLUResidual" not in type(y.grad_fn).__name__
+    torch.testing.assert_close(
+        y.float(), plain_tail(z.bfloat16().float(), x, norm, act, res), rtol=2e-2, atol=2e-2
+    )
+    args = layers_module._fusable_tail(z, x, norm, act, res)
+    assert args is not None and not layers_module._mixed(args)
+
+
 def test_classifier_with_fused_blocks_equals_the_plain_network(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -175,3 +229,26 @@ def test_unfusable_tails_run_the_modules() -> None:
         y = norm_prelu_residual(z, x, norm, act, res)
     assert y.grad_fn is None or "NormPReLUResidual" not in type(y.grad_fn).__name__
     torch.testing.assert_close(y.float(), plain_tail(z, x, norm, act, res), rtol=2e-2, atol=2e-2)
+
+
+def test_a_bf16_mixed_classifier_step_is_within_bfloat16_rounding() -> None:
+    """``trainer.precision=bf16-mixed``: the shared GMConvs compute in bfloat16, the loss and
+    every float32 parameter gradient stay within bfloat16 rounding of the float32 step."""
+    torch.manual_seed(7)
+    G = image_group(("C8", "C8"), (8, 8))
+    model = GMCNNClassifier(G, 1, 3, channels=(6, 6), radius=1)
+    x = torch.rand(8, 1, 8, 8)
+    labels = torch.randint(0, 3, (8,))
+
+    def step(bf16: bool) -> list[torch.Tensor]:
+        model.zero_grad()
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = torch.nn.functional.cross_entropy(model(x), labels)
+        loss.backward()
+        grads = [p.grad.clone() for p in model.parameters()]  # type: ignore[union-attr]
+        assert all(g.dtype == torch.float32 for g in grads)
+        return [loss.detach().float(), *grads]
+
+    exact, mixed = step(False), step(True)
+    for a, b in zip(mixed, exact, strict=True):
+        assert float((a - b).norm()) <= 3e-2 * float(b.norm()) + 1e-4

@@ -8,7 +8,11 @@ smaller gathers only make it faster, so the ratio is if anything an underestimat
 model's time is the median of ``2·repeats`` steps timed before and after the public one.
 Both networks share everything but the layer, including the fused block tails of
 :func:`gmcnn.models.layers.norm_prelu_residual` (compiled by ``torch.compile`` in the
-warm-up step unless ``GMCNN_COMPILE=0``).
+warm-up step unless ``GMCNN_COMPILE=0``), and run in one process whose ``malloc`` keeps
+freed memory (:mod:`gmcnn.experiments.memory`; ``GMCNN_MALLOC=system`` to compare). The
+fast model is also timed under CPU autocast to bfloat16 (``trainer.precision=bf16-mixed``:
+float32 parameters and optimiser, bfloat16 activations); the public algorithm runs in
+float32, its own precision.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from gmcnn.experiments.config import load_config
+from gmcnn.experiments.memory import keep_freed_memory, keeps_freed_memory
 from gmcnn.experiments.reference import with_public_layers
 from gmcnn.metrics import parameter_count
 from gmcnn.models.layers import compiled_tail_enabled
@@ -40,12 +45,18 @@ BENCH_CASES: dict[str, InputSpec] = {
 
 
 def adamw_step_seconds(
-    model: nn.Module, x: torch.Tensor, y: torch.Tensor, micro_batch: int | None = None
+    model: nn.Module,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    micro_batch: int | None = None,
+    bf16: bool = False,
 ) -> float:
     """Wall-clock seconds of one AdamW step (forward, backward, update) on ``(x, y)``.
 
     With ``micro_batch`` the gradient is accumulated over slices of that size (each slice's
-    mean loss weighted by its share of the batch): the same gradient as one full pass.
+    mean loss weighted by its share of the batch): the same gradient as one full pass. With
+    ``bf16`` the forward pass runs under CPU autocast to bfloat16, as Lightning's
+    ``bf16-mixed`` precision does.
     """
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.0153)
     size = micro_batch or x.shape[0]
@@ -53,7 +64,8 @@ def adamw_step_seconds(
     optimizer.zero_grad(set_to_none=True)
     for lo in range(0, x.shape[0], size):
         xs, ys = x[lo : lo + size], y[lo : lo + size]
-        loss = F.cross_entropy(model(xs), ys) * (xs.shape[0] / x.shape[0])
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            loss = F.cross_entropy(model(xs), ys) * (xs.shape[0] / x.shape[0])
         loss.backward()  # type: ignore[no-untyped-call]
     optimizer.step()
     return time.perf_counter() - start
@@ -76,7 +88,9 @@ def bench_case(
     repeats: int = 3,
     memory_budget: int = 1 << 30,
 ) -> dict[str, Any]:
-    """Time the fast and the public-algorithm model of experiment ``name``; return one row."""
+    """Time the fast (float32 and bf16-mixed) and the public-algorithm model of experiment
+    ``name``; return one row."""
+    keep_freed_memory()
     config = load_config(name)
     torch.manual_seed(0)
     model = build_model(config.model.name, inputs, **config.model.options)
@@ -86,24 +100,35 @@ def bench_case(
     with torch.no_grad():
         if not torch.allclose(model(x[:4]), public(x[:4]), rtol=1e-4, atol=1e-5):
             raise RuntimeError(f"{name}: the two implementations disagree")
-    adamw_step_seconds(model, x, y)  # warm-up
-    # The fast steps are timed before and after the slow one, so that a change in the load of
-    # a shared machine affects both sides alike.
-    times = [adamw_step_seconds(model, x, y) for _ in range(repeats)]
+    for bf16 in (False, True):  # warm-up (and compilation) in both precisions
+        adamw_step_seconds(model, x, y, bf16=bf16)
+    # The fast steps are timed before and after the slow one, alternating precisions, so that
+    # a change in the load of a shared machine affects all sides alike.
+    times: dict[bool, list[float]] = {False: [], True: []}
+
+    def time_fast() -> None:
+        for _ in range(repeats):
+            for bf16 in (False, True):
+                times[bf16].append(adamw_step_seconds(model, x, y, bf16=bf16))
+
+    time_fast()
     micro = min(batch_size, _micro_batch(public, memory_budget))
     slow = adamw_step_seconds(public, x, y, micro_batch=micro)
-    times += [adamw_step_seconds(model, x, y) for _ in range(repeats)]
-    fast = statistics.median(times)
+    time_fast()
+    fast, fast_bf16 = statistics.median(times[False]), statistics.median(times[True])
     return {
         "experiment": name,
         "parameters": parameter_count(model),
         "batch_size": batch_size,
         "fast_seconds": fast,
+        "fast_bf16_seconds": fast_bf16,
         "public_seconds": slow,
         "public_micro_batch": micro,
         "speedup": slow / fast,
+        "speedup_bf16": slow / fast_bf16,
         "threads": torch.get_num_threads(),
         "compiled_tails": compiled_tail_enabled(),
+        "keeps_freed_memory": keeps_freed_memory(),
     }
 
 
@@ -127,16 +152,20 @@ def format_bench(rows: Sequence[dict[str, Any]], batch_size: int) -> str:
     """The benchmark table, with the speed-up of each model."""
     threads = rows[0]["threads"] if rows else "?"
     tails = "torch.compile" if rows and rows[0].get("compiled_tails") else "eager"
+    malloc = "keeps freed memory" if rows and rows[0].get("keeps_freed_memory") else "system"
     lines = [
-        f"one AdamW step at batch {batch_size} ({threads} threads; fused block tails: {tails})",
-        "| model | parameters | gmcnn (s) | public gather+einsum (s) | speed-up |",
-        "|---|---|---|---|---|",
+        f"one AdamW step at batch {batch_size} ({threads} threads; fused block tails: {tails}; "
+        f"malloc: {malloc})",
+        "| model | parameters | gmcnn float32 (s) | gmcnn bf16-mixed (s) | "
+        "public gather+einsum, float32 (s) | speed-up float32 | speed-up bf16-mixed |",
+        "|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         lines.append(
             f"| {r['experiment']} | {r['parameters']:,} | {r['fast_seconds']:.3f} | "
+            f"{r['fast_bf16_seconds']:.3f} | "
             f"{r['public_seconds']:.2f} (micro-batch {r['public_micro_batch']}) | "
-            f"{r['speedup']:.1f}× |"
+            f"{r['speedup']:.1f}× | {r['speedup_bf16']:.1f}× |"
         )
     return "\n".join(lines)
 

@@ -457,8 +457,10 @@ def _fit(
         EpochTimer,
         mean_epoch_seconds,
     )
+    from gmcnn.experiments.memory import keep_freed_memory
     from gmcnn.experiments.tasks import NonFiniteLossError, make_task
 
+    keep_freed_memory()
     info = describe(config, data, model)
     resume_epoch = int(load_weights(model, run.last).get("epoch", 0)) if resume else None
 

@@ -190,26 +190,39 @@ def reference_tail(
     """``PReLU_a(LN(z)) + r`` with ``r = x`` or ``W x + b``, as plain tensor operations.
 
     The function that :class:`NormPReLUResidual` and the compiled tail compute (App. A.2).
+    The sum is computed in the parameters' dtype and returned in ``z``'s (they differ under
+    mixed precision: a ``bfloat16`` ``z`` and ``float32`` parameters).
     """
-    residual = x if proj_weight is None else channel_projection(x, proj_weight, proj_bias)
-    return _norm_act(z, slope, eps) + residual
+    compute = slope.dtype
+    residual = (
+        x.to(compute)
+        if proj_weight is None
+        else channel_projection(x.to(compute), proj_weight, proj_bias)
+    )
+    return (_norm_act(z, slope, eps) + residual).to(z.dtype)
 
 
 def _norm_act(z: Tensor, slope: Tensor, eps: float) -> Tensor:
-    return F.prelu(F.layer_norm(z, z.shape[1:], eps=eps), slope)
+    """``PReLU(LN(z))`` in the slope's dtype (LayerNorm statistics in float32 or better)."""
+    return F.prelu(F.layer_norm(z.to(slope.dtype), z.shape[1:], eps=eps), slope)
+
+
+def _norm_act_as_input(z: Tensor, slope: Tensor, eps: float) -> Tensor:
+    """:func:`_norm_act` returned in ``z``'s dtype."""
+    return _norm_act(z, slope, eps).to(z.dtype)
 
 
 def _norm_act_projection(
     z: Tensor, slope: Tensor, x: Tensor, weight: Tensor, bias: Tensor | None, eps: float
 ) -> Tensor:
-    flat = x.flatten(2)
+    flat = x.flatten(2).to(weight.dtype)
     if x.shape[1] == 1:  # an outer product: elementwise, fused with the rest
         r = weight.reshape(1, -1, 1) * flat
     else:
         r = torch.matmul(weight.reshape(weight.shape[0], -1), flat)
     if bias is not None:
         r = r + bias[:, None]
-    return _norm_act(z, slope, eps) + r.view(z.shape)
+    return (_norm_act(z, slope, eps) + r.view(z.shape)).to(z.dtype)
 
 
 #: Activations with at least this many elements take the compiled tail (when enabled).
@@ -252,7 +265,7 @@ def _compiled_tail(
     is ``∂y`` itself rather than a copy of it that the compiled backward would make.
     """
     if proj_weight is None:
-        return compiled_function(_norm_act)(z, slope, eps).add_(x)
+        return compiled_function(_norm_act_as_input)(z, slope, eps).add_(x)
     return compiled_function(_norm_act_projection)(z, slope, x, proj_weight, proj_bias, eps)
 
 
@@ -272,27 +285,37 @@ def _fusable_tail(
     They run one by one (plain tensor operations) under ``torch.compile``, which fuses them
     itself and cannot trace the eager function's ``float`` of the slope in a training graph,
     and under ``torch.jit.trace`` and ``torch.export``, which cannot keep a custom autograd
-    function.
+    function. Under CPU autocast (mixed precision) the tail is fusable when ``z`` has the
+    autocast dtype (a GMConv that computes in it) and the parameters are float32; only the
+    compiled tail takes such mixed arguments (:func:`_mixed`).
     """
     if torch.compiler.is_compiling() or exporting():
         return None
     projection = residual if isinstance(residual, ChannelProjection) else None
+    if torch.is_autocast_enabled("cpu"):
+        dtypes = (
+            z.dtype == torch.get_autocast_dtype("cpu")
+            and x.is_floating_point()
+            and act.weight.dtype == torch.float32
+        )
+        parameter_dtype = torch.float32
+    else:
+        dtypes = z.dtype == x.dtype == act.weight.dtype in (torch.float32, torch.float64)
+        parameter_dtype = z.dtype
     fusable = (
         type(norm) is SignalLayerNorm
         and type(act) is nn.PReLU
         and act.weight.numel() == 1
         and (projection is not None or type(residual) is nn.Identity)
         and z.device.type == "cpu"
-        and not torch.is_autocast_enabled("cpu")
-        and z.dtype == x.dtype == act.weight.dtype
-        and z.dtype in (torch.float32, torch.float64)
+        and dtypes
         and (
             z.shape == x.shape
             if projection is None
             else x.shape[1] == projection.in_channels
             and x.shape[0] == z.shape[0]
             and x.shape[2:] == z.shape[2:]
-            and projection.weight.dtype == z.dtype
+            and projection.weight.dtype == parameter_dtype
         )
     )
     if not fusable:
@@ -307,12 +330,20 @@ def _fusable_tail(
     )
 
 
+def _mixed(args: TailArgs) -> bool:
+    """Whether ``z`` and the parameters differ in dtype (mixed precision; compiled only)."""
+    return args[0].dtype != args[1].dtype
+
+
 def _try_compiled(run: Callable[..., Tensor], args: TailArgs) -> Tensor | None:
-    """``run(*args)`` when compiling is enabled and ``z`` large enough; ``None`` to stay eager."""
+    """``run(*args)`` when compiling is enabled and ``z`` large enough; ``None`` to stay eager.
+
+    Runs with autocast off: the function casts its mixed-precision arguments itself."""
     if args[0].numel() < COMPILE_MIN_ELEMENTS or not compiled_tail_enabled():
         return None
     try:
-        return run(*args)
+        with torch.autocast("cpu", enabled=False):
+            return run(*args)
     except Exception as error:  # no compiler, unsupported platform: stay eager
         _compile_failed.append(True)
         warnings.warn(
@@ -343,13 +374,15 @@ def norm_prelu_residual(
     """``act(norm(z)) + residual(x)``, the tail of a residual block (App. A.2).
 
     With a :class:`SignalLayerNorm`, a one-slope ``nn.PReLU`` and an identity or
-    :class:`ChannelProjection` residual on CPU without autocast, the tail is fused: for
-    activations of at least :data:`COMPILE_MIN_ELEMENTS` elements by ``torch.compile``
-    (:func:`_compiled_tail`: a statistics loop and one elementwise loop each way, compiled
-    once per process for any batch size), otherwise by the eager :class:`NormPReLUResidual`.
-    Elsewhere (other modules; accelerators, whose allocators cache buffers; autocast) the
-    modules run one after the other. All compute the same function and gradients up to
-    rounding.
+    :class:`ChannelProjection` residual on CPU, the tail is fused: for activations of at
+    least :data:`COMPILE_MIN_ELEMENTS` elements by ``torch.compile`` (:func:`_compiled_tail`:
+    a statistics loop and one elementwise loop each way, compiled once per process for any
+    batch size), otherwise by the eager :class:`NormPReLUResidual`. Under CPU autocast with
+    a ``z`` in the autocast dtype, the compiled tail reads ``z`` in that dtype, computes in
+    float32 and returns the autocast dtype (half the memory traffic of float32 activations).
+    Elsewhere (other modules; accelerators, whose allocators cache buffers; small inputs
+    under autocast) the modules run one after the other. All compute the same function and
+    gradients up to rounding.
     """
     args = _fusable_tail(z, x, norm, act, residual)
     if args is None:
@@ -357,6 +390,8 @@ def norm_prelu_residual(
     compiled = _try_compiled(_compiled_tail, args)
     if compiled is not None:
         return compiled
+    if _mixed(args):
+        return act(norm(z)) + residual(x)  # type: ignore[no-any-return]
     y: Tensor = NormPReLUResidual.apply(*args)  # type: ignore[no-untyped-call]
     return y
 

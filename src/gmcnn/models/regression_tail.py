@@ -51,6 +51,7 @@ from gmcnn.models.layers import (
 )
 from gmcnn.nn import GMConv
 from gmcnn.nn.functional import exporting
+from gmcnn.nn.gather import tap_sum
 
 
 def _gather(x: Tensor, source: Tensor, scale: Tensor | None) -> tuple[Tensor, Tensor]:
@@ -144,7 +145,7 @@ def _small_backward(
     if scale is not None:
         grad_scale = (grad_g * gathered).sum(dim=(0, 1))
         grad_g = grad_g * scale
-    grad_s = grad_g.gather(2, target.expand(batch, -1, -1)).sum(dim=1, keepdim=True)
+    grad_s = tap_sum(grad_g, target)
     return grad_w, grad_bias, grad_scale, grad_s
 
 

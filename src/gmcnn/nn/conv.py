@@ -341,36 +341,54 @@ class GMConv(nn.Module):
         check_input(input, "GMConv", self.weight.dtype)
         device = input.device.type
         if torch.is_autocast_enabled(device):
-            # Mixed precision: the index kernels mix dtypes badly, and a group convolution
-            # sums K·C products per output, so the layer runs in float32.
+            # Mixed precision. The index kernels mix dtypes badly, and the general paths sum
+            # K·C products per output over several products, so they run in float32. The
+            # single-channel gather path (shared mixing, or one input channel) is a channel
+            # sum and one matrix product, each accumulated in float32 and rounded once: it
+            # computes in the autocast dtype.
             with torch.autocast(device, enabled=False):
                 if self.weight.dtype != torch.float32:
                     raise TypeError(
                         f"GMConv runs in float32 under autocast; its parameters are "
                         f"{self.weight.dtype} (convert the layer with .float())"
                     )
+                if self._single_channel_gather():
+                    return self._forward(input, torch.get_autocast_dtype(device))
                 return self._forward(input.float())
         return self._forward(input)
 
-    def _forward(self, input: Tensor) -> Tensor:
-        x = self.signal.flatten(input, self.in_channels, "GMConv")
+    def _single_channel_gather(self) -> bool:
+        """Whether the convolution is :func:`F.group_conv` of one (summed) input channel."""
+        one = self.channel_mixing == "shared" or self.in_channels == 1
+        return one and self.source is not None
+
+    def _forward(self, input: Tensor, compute: torch.dtype | None = None) -> Tensor:
+        """The layer; with ``compute`` (mixed precision) in that dtype, parameters included
+        (the channel sum and the matrix product accumulate in float32)."""
+
+        def cast(t: Tensor) -> Tensor:
+            return t if compute is None else t.to(compute)
+
+        x = cast(self.signal.flatten(input, self.in_channels, "GMConv"))
         if self.channel_mixing == "shared":
-            x = x.sum(dim=1, keepdim=True)
+            x = F.channel_sum(x)
+        bias = None if self.bias is None else cast(self.bias)
         if self.relaxed_weight is not None and self.position_profiles is not None:
             stacked = torch.cat([self.weight.unsqueeze(0), self.relaxed_weight]).flatten(0, 1)
-            z = self._convolve(x, stacked, None).view(
+            z = self._convolve(x, cast(stacked), None).view(
                 x.shape[0], self.rank + 1, self.out_channels, self.group.order
             )
-            y = z[:, 0] + (z[:, 1:] * self.position_profiles[None, :, None, :]).sum(dim=1)
-            y = y if self.bias is None else y + self.bias[:, None]
+            profiles = cast(self.position_profiles)
+            y = z[:, 0] + (z[:, 1:] * profiles[None, :, None, :]).sum(dim=1)
+            y = y if bias is None else y + bias[:, None]
         elif self.position_scale is not None:
             weight, scale = self.scaling_parameters()
-            y = self._convolve(x, weight, None) * scale
-            y = y if self.bias is None else y + self.bias[:, None]
+            y = self._convolve(x, cast(weight), None) * cast(scale)
+            y = y if bias is None else y + bias[:, None]
         else:
-            y = self._convolve(x, self.weight, self.bias)
+            y = self._convolve(x, cast(self.weight), bias)
         if self.error_weight is not None:
-            y = self._add_error(x, y, self.error_weight)
+            y = self._add_error(x, y, cast(self.error_weight))
         return self.signal.unflatten(y, input)
 
     def scaling_parameters(self) -> tuple[Tensor, Tensor]:

@@ -58,6 +58,34 @@ class _Relabel(torch.autograd.Function):
         return grad[:, :, inverse], None, None
 
 
+class _ChannelSum(torch.autograd.Function):
+    """``x.sum(dim=1, keepdim=True)`` for ``x (B, C, N)`` as one product with a row of ones:
+    on CPU a reduction over the middle axis is several times slower than the product, and
+    for a half-precision ``x`` the product accumulates in float32 without a float32 copy of
+    ``x``. The backward pass is a broadcast view of the gradient (no copy)."""
+
+    @staticmethod
+    def forward(x: Tensor) -> Tensor:
+        return torch.matmul(x.new_ones(1, x.shape[1]), x)
+
+    @staticmethod
+    def setup_context(ctx: Any, inputs: tuple[Any, ...], output: Tensor) -> None:
+        ctx.shape = inputs[0].shape
+
+    @staticmethod
+    def backward(ctx: Any, grad: Tensor) -> Tensor:
+        return grad.expand(ctx.shape)
+
+
+def channel_sum(input: Tensor) -> Tensor:
+    """``Σ_i f_i``, ``(B, C, …) → (B, 1, …)``: the input of a shared-mixing layer (eq. 2 with
+    one kernel per output channel), in the input's dtype."""
+    if exporting():
+        return input.sum(dim=1, keepdim=True)
+    out: Tensor = _ChannelSum.apply(input.flatten(2))  # type: ignore[no-untyped-call]
+    return out.view(input.shape[0], 1, *input.shape[2:])
+
+
 def relabel(input: Tensor, index: Tensor, inverse: Tensor) -> Tensor:
     """``input[:, :, index]`` for a permutation ``index`` of the last axis (inverse given)."""
     if exporting():

@@ -82,6 +82,18 @@ def gather_weight_grad(x: Tensor, index: Tensor, grad: Tensor) -> Tensor:
     return torch.cat(parts)
 
 
+def tap_sum(per_tap: Tensor, target: Tensor) -> Tensor:
+    """``out[b, 0, h] = Σ_k per_tap[b, k, target[k, h]]``: the transpose of the single-channel
+    gather, ``(B, K, N) → (B, 1, N)``. One gather along the last axis of ``(B, K·N)`` through
+    a ``(K·N,)`` index, rather than ``torch.gather`` with a ``(B, K, N)`` index (a copy of
+    ``B·K·N`` int64 values)."""
+    batch, kernel_size, size = per_tap.shape
+    offsets = torch.arange(0, kernel_size * size, size, device=target.device)
+    flat = (target + offsets[:, None]).view(-1)
+    picked = per_tap.reshape(batch, kernel_size * size)[:, flat]
+    return picked.view(batch, kernel_size, size).sum(dim=1, keepdim=True)
+
+
 class GatherGroupConv(torch.autograd.Function):
     """``x (B, C, N)``, ``weight (O, C, K)`` → ``(B, O, N)``, channels last (see module doc)."""
 
@@ -152,9 +164,7 @@ class GatherSingleChannelConv(torch.autograd.Function):
         grad_s = grad_w = grad_b = None
         if ctx.needs_input_grad[0]:
             w_t = weight.view(weight.shape[0], -1).t().expand(batch, -1, -1)
-            per_tap = torch.bmm(w_t, grad_output)  # (B, K, N)
-            index = target.expand(batch, -1, -1)  # Σ_k per_tap[b, k, h·k]
-            grad_s = per_tap.gather(2, index).sum(dim=1, keepdim=True)
+            grad_s = tap_sum(torch.bmm(w_t, grad_output), target)  # Σ_k ∂(w·s)[b, k, h·k]
         if ctx.needs_input_grad[1] or ctx.needs_input_grad[2]:
             grad_all = torch.bmm(grad_output, gathered.transpose(1, 2)).sum(dim=0)
             grad_w = grad_all[:, None, :kernel_size]

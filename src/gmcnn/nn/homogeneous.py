@@ -188,7 +188,7 @@ class HomogeneousGMConv(nn.Module):
                 f"HomogeneousGMConv got an input of shape {tuple(input.shape)}; expected "
                 f"(batch, {self.in_channels}, {self.space.order}) (a signal on {self.space.name})"
             )
-        x = input.sum(dim=1, keepdim=True) if self.channel_mixing == "shared" else input
+        x = F.channel_sum(input) if self.channel_mixing == "shared" else input
         return F.coset_conv(x, self.weight, self.index, self.bias)
 
     def extra_repr(self) -> str:

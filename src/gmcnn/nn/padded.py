@@ -181,7 +181,7 @@ class PaddedGMConv(nn.Module):
                 f"PaddedGMConv got an input of shape {tuple(input.shape)}; expected "
                 f"(batch, {self.in_channels}, {', '.join(map(str, self.window))})"
             )
-        x = input.sum(dim=1, keepdim=True) if self.channel_mixing == "shared" else input
+        x = F.channel_sum(input) if self.channel_mixing == "shared" else input
         return F.window_conv(x, self.weight, self.taps, self.box, self.padding, self.bias)
 
     def _reads(self) -> npt.NDArray[np.bool_]:
