@@ -51,13 +51,13 @@ from gmcnn.models.layers import (
 )
 from gmcnn.nn import GMConv
 from gmcnn.nn.functional import exporting
-from gmcnn.nn.gather import tap_sum
+from gmcnn.nn.gather import gather_columns, tap_sum
 
 
 def _gather(x: Tensor, source: Tensor, scale: Tensor | None) -> tuple[Tensor, Tensor]:
     """``(gathered, G)``: ``gathered[b, k, n] = Σ_i x[b, i, source[k, n]]`` and ``G`` the same
     times ``scale[n]`` (``G = gathered`` without a scale); both ``(B, K, N)``."""
-    gathered = x.sum(dim=1)[:, source]
+    gathered = gather_columns(x.sum(dim=1), source)
     return gathered, gathered if scale is None else gathered * scale
 
 
