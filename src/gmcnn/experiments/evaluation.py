@@ -16,6 +16,7 @@ from torch.utils.data import Dataset, Subset
 
 from gmcnn.experiments.config import ExperimentConfig
 from gmcnn.experiments.data import ExperimentData, eval_loader, example_batch
+from gmcnn.experiments.memory import keep_freed_memory
 from gmcnn.experiments.tasks import rollout
 from gmcnn.groups import FiniteGroup, cyclic, direct_product
 from gmcnn.metrics import (
@@ -172,6 +173,7 @@ def evaluate(
     device: torch.device | None = None,
 ) -> dict[str, Any]:
     """Every test split's metrics and the model equivariance error, in evaluation mode."""
+    keep_freed_memory()
     device = device or next(model.parameters()).device
     was_training = model.training
     model.eval()

@@ -10,9 +10,11 @@ them: the ``rectangles/gm-n3`` AdamW step at batch 256 went from 1.23 s to 0.52 
 thread (tcmalloc, a caching allocator loaded with ``LD_PRELOAD``, gives the same). The cost
 is that the process keeps its peak memory until it exits.
 
-Training (:func:`gmcnn.experiments.training.train`, :func:`~gmcnn.experiments.training.fit`,
-``gmcnn compare``) and ``gmcnn bench`` call :func:`keep_freed_memory`; ``GMCNN_MALLOC=system``
-leaves ``malloc`` as it is.
+Training and evaluation (:func:`gmcnn.experiments.training.train`,
+:func:`~gmcnn.experiments.training.fit`, :func:`gmcnn.experiments.evaluation.evaluate`, so
+``gmcnn train``, ``evaluate``, ``compare`` and ``demo``) and ``gmcnn bench`` call
+:func:`keep_freed_memory`; ``GMCNN_MALLOC=system`` leaves ``malloc`` as it is. Importing
+gmcnn changes nothing.
 """
 
 from __future__ import annotations
