@@ -29,8 +29,11 @@ def test_windows_follow_the_paper_layout() -> None:
     assert x[1::2, 0, 0].tolist() == [-v for v in range(17, 27)]
     assert y[:, 0, 0, 0].tolist() == list(range(27, 33))
     assert windows[160][1][0, 0, 0, 0] == 1022  # second trajectory, t = 0
-    with pytest.raises(IndexError):
-        windows[320]
+    for a, b in zip(windows[-1], windows[319], strict=True):  # negative: from the end
+        assert torch.equal(a, b)
+    for index in (320, -321):
+        with pytest.raises(IndexError, match=f"index {index} out of range for 320 windows"):
+            windows[index]
 
 
 def test_window_checks() -> None:

@@ -162,8 +162,9 @@ class DynamicsWindows(Dataset[tuple[torch.Tensor, torch.Tensor]]):
         return len(self.trajectories) * len(self.starts)
 
     def __getitem__(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
-        if not 0 <= index < len(self):
+        if not -len(self) <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} windows")
+        index %= len(self)  # negative indices count from the end, as for any sequence
         trajectory = self.trajectories[index // len(self.starts)]
         mid = self.starts[index % len(self.starts)] + self.layout.warmup
         inputs = trajectory[mid - self.layout.input_frames : mid]
