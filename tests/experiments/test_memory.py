@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -50,3 +51,24 @@ def test_freed_memory_stays_in_the_heap_unless_system_malloc_is_asked_for() -> N
     assert probe(GMCNN_MALLOC="") == "True False True"
     # system malloc: the buffer was mmap-ed and went back to the system
     assert probe(GMCNN_MALLOC="system") == "False True False"
+
+
+def test_an_unknown_malloc_setting_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    from gmcnn.experiments.memory import keep_freed_memory
+
+    monkeypatch.setenv("GMCNN_MALLOC", "System")
+    with pytest.raises(ValueError, match=r"GMCNN_MALLOC='System': expected 'system'"):
+        keep_freed_memory()
+
+
+def test_training_refuses_a_bad_malloc_setting_before_writing(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    from gmcnn.experiments.config import load_config
+    from gmcnn.experiments.training import train
+
+    monkeypatch.setenv("GMCNN_MALLOC", "tcmalloc")
+    config = load_config("rot-mnist/gm-n1-pe")
+    with pytest.raises(ValueError, match="GMCNN_MALLOC='tcmalloc'"):
+        train(config, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -293,7 +293,9 @@ def register(subparsers: Any) -> None:
         description="Time one AdamW step (forward, backward, update) of the paper's models "
         "with this project's GMConv and with a gather+einsum re-implementation of the public "
         "code's layer inside the same network (same parameters, same function), and print "
-        "the ratio.",
+        "the ratios. The fast model is timed in float32 and under CPU autocast to bfloat16 "
+        "(bf16-mixed, as trainer.precision=bf16-mixed trains); the public layer in float32. "
+        "Both run with malloc keeping freed memory (GMCNN_MALLOC=system: glibc's defaults).",
     )
     bench.add_argument(
         "--experiments",
@@ -301,9 +303,14 @@ def register(subparsers: Any) -> None:
         metavar="EXPERIMENT",
         help="which models (default: rectangles/gm-n3 rot-mnist/gm-n3)",
     )
-    bench.add_argument("--batch-size", type=_positive_int, default=256)
     bench.add_argument(
-        "--repeats", type=_positive_int, default=3, help="timed steps of the fast model"
+        "--batch-size", type=_positive_int, default=256, help="examples per step (default: 256)"
+    )
+    bench.add_argument(
+        "--repeats",
+        type=_positive_int,
+        default=3,
+        help="timed steps of the fast model per precision, before and after the public one",
     )
     bench.add_argument(
         "--layers", action="store_true", help="also run the layer benchmark benchmarks/run.py"

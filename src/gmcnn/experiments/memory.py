@@ -40,11 +40,15 @@ def keep_freed_memory() -> bool:
 
     ``False``, changing nothing, where ``GMCNN_MALLOC=system`` is set, off Linux, or where the
     C library is not glibc (no ``mallopt``). Idempotent; affects the whole process.
+    ``ValueError`` for any other value of ``GMCNN_MALLOC``.
     """
+    setting = os.environ.get("GMCNN_MALLOC", "")
+    if setting not in ("", "system"):
+        raise ValueError(f"GMCNN_MALLOC={setting!r}: expected 'system' (glibc's defaults) or unset")
     if _applied:
         return _applied[0]
     ok = False
-    if os.environ.get("GMCNN_MALLOC", "") != "system" and sys.platform.startswith("linux"):
+    if setting != "system" and sys.platform.startswith("linux"):
         try:
             libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
             mallopt = libc.mallopt

@@ -49,6 +49,7 @@ from gmcnn.experiments.data import (
     train_loader,
 )
 from gmcnn.experiments.evaluation import data_equivariance, evaluate
+from gmcnn.experiments.memory import keep_freed_memory
 from gmcnn.experiments.runs import RunFolder, launched_as_rank_zero, runs_root
 from gmcnn.metrics import flops_per_example, parameter_count
 from gmcnn.models.registry import Task, build_model
@@ -347,6 +348,7 @@ def _train(
 
     rank_zero = launched_as_rank_zero()
     check_hardware(config)
+    keep_freed_memory()  # before anything is written: a bad GMCNN_MALLOC is a clear error
     if rank_zero:
         run.check_available(config, resume, overwrite)  # fail before loading anything
     pl.seed_everything(config.seed, workers=True, verbose=False)
@@ -420,6 +422,7 @@ def fit(
         raise ConfigError(message) from None
     run = RunFolder(Path(run_dir) if run_dir is not None else runs_root() / "custom" / name)
     run.check_available(config, resume=False, overwrite=overwrite)
+    keep_freed_memory()
     for split, dataset in (("train", train_data), ("valid", valid_data), ("test", test_data)):
         if dataset is not None and len(dataset) == 0:  # type: ignore[arg-type]
             raise DataError(f"{split}_data is empty: training needs at least one example")
@@ -457,10 +460,8 @@ def _fit(
         EpochTimer,
         mean_epoch_seconds,
     )
-    from gmcnn.experiments.memory import keep_freed_memory
     from gmcnn.experiments.tasks import NonFiniteLossError, make_task
 
-    keep_freed_memory()
     info = describe(config, data, model)
     resume_epoch = int(load_weights(model, run.last).get("epoch", 0)) if resume else None
 
