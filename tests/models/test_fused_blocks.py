@@ -11,10 +11,18 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from torch import nn
 
 import gmcnn.models.classifier as classifier_module
-from gmcnn.models import ChannelProjection, GMCNNClassifier, SignalLayerNorm, image_group
+from gmcnn.models import (
+    ChannelProjection,
+    GMCNNClassifier,
+    SignalLayerNorm,
+    image_group,
+    tail_kernels,
+)
 from gmcnn.models import layers as layers_module
 from gmcnn.models.layers import (
     GlobalMaxPool,
@@ -252,3 +260,108 @@ def test_a_bf16_mixed_classifier_step_is_within_bfloat16_rounding() -> None:
     exact, mixed = step(False), step(True)
     for a, b in zip(mixed, exact, strict=True):
         assert float((a - b).norm()) <= 3e-2 * float(b.norm()) + 1e-4
+
+
+@pytest.fixture
+def eager_kernels(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run the compiled tails' kernels eagerly (what a failed compilation falls back to)."""
+    monkeypatch.setattr(layers_module, "_compile_failed", [True])
+
+
+@pytest.mark.usefixtures("eager_kernels")
+@pytest.mark.parametrize(("in_channels", "bias"), [(3, True), (1, True), (2, False), (0, False)])
+def test_compiled_tail_passes_gradcheck(in_channels: int, bias: bool) -> None:
+    """The hand-written backward of :class:`CompiledTail` (identity residual for 0 input
+    channels, else a projection with or without bias), in float64."""
+    torch.manual_seed(8)
+    channels = 3
+    z = (2.0 * torch.randn(2, channels, 5, dtype=torch.float64) + 0.7).requires_grad_()
+    slope = torch.tensor([0.2], dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, in_channels or channels, 5, dtype=torch.float64, requires_grad=True)
+    weight = torch.randn(channels, in_channels, 1, dtype=torch.float64, requires_grad=True)
+    b = torch.randn(channels, dtype=torch.float64, requires_grad=True)
+
+    def tail(*args: torch.Tensor) -> torch.Tensor:
+        w = args[3] if in_channels else None
+        return layers_module.CompiledTail.apply(  # type: ignore[no-any-return]
+            args[0], args[1], args[2], w, args[4] if bias else None, 1e-5
+        )
+
+    assert torch.autograd.gradcheck(tail, (z, slope, x, weight, b))
+
+
+@pytest.mark.usefixtures("eager_kernels")
+def test_compiled_tail_max_passes_gradcheck() -> None:
+    """:class:`CompiledTailMax`'s sparse backward (affine in ``z`` plus the arg-max spikes)."""
+    torch.manual_seed(9)
+    z = (2.0 * torch.randn(3, 4, 2, 3, dtype=torch.float64) - 0.4).requires_grad_()
+    slope = torch.tensor([0.3], dtype=torch.float64, requires_grad=True)
+    x = torch.randn(3, 4, 2, 3, dtype=torch.float64, requires_grad=True)
+
+    def pooled(z: torch.Tensor, s: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        return layers_module.CompiledTailMax.apply(z, s, x, 1e-5)  # type: ignore[no-any-return]
+
+    assert torch.autograd.gradcheck(pooled, (z, slope, x))
+
+
+@pytest.mark.usefixtures("eager_kernels")
+@pytest.mark.parametrize(("in_channels", "out_channels"), [(5, 5), (1, 5), (3, 4)])
+def test_compiled_tails_equal_the_plain_modules(in_channels: int, out_channels: int) -> None:
+    """Values and gradients of both compiled tails (kernels run eagerly) in float64, as
+    :func:`norm_prelu_residual` and :func:`norm_prelu_residual_max` dispatch them."""
+    torch.manual_seed(10)
+    modules = tail_modules(in_channels, out_channels, torch.float64)
+    z = 2.0 * torch.randn(3, out_channels, 4, 6, dtype=torch.float64) + 0.5
+    x = torch.randn(3, in_channels, 4, 6, dtype=torch.float64)
+    for fused_fn, plain_fn in [
+        (norm_prelu_residual, plain_tail),
+        (norm_prelu_residual_max, plain_tail_max),
+    ]:
+        args = layers_module._fusable_tail(z, x, *modules)
+        assert args is not None
+        fused = values_and_gradients(fused_fn, z, x, modules)
+        plain = values_and_gradients(plain_fn, z, x, modules)
+        for a, b in zip(fused, plain, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
+
+
+@pytest.fixture
+def compiled_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Let small inputs take the compiled tails, with their kernels run eagerly."""
+    monkeypatch.setattr(layers_module, "_use_compiled", lambda args: True)
+    monkeypatch.setattr(layers_module, "_compile_failed", [True])
+
+
+@pytest.mark.usefixtures("compiled_dispatch")
+def test_large_inputs_dispatch_to_the_compiled_tails() -> None:
+    """Where the compiled path is chosen, every fusable tail takes :class:`CompiledTail`, and the last
+    block with an identity residual :class:`CompiledTailMax` (a projection: tail, then max)."""
+    norm, act, identity = tail_modules(3, 3, torch.float64)
+    z = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)
+    x = torch.randn(2, 3, 4, dtype=torch.float64)
+    assert type(norm_prelu_residual(z, x, norm, act, identity).grad_fn).__name__.startswith(
+        "CompiledTail"
+    )
+    pooled = norm_prelu_residual_max(z, x, norm, act, identity)
+    assert type(pooled.grad_fn).__name__.startswith("CompiledTailMax")
+    _, _, projection = tail_modules(2, 3, torch.float64)
+    x2 = torch.randn(2, 2, 4, dtype=torch.float64)
+    pooled = norm_prelu_residual_max(z, x2, norm, act, projection)
+    torch.testing.assert_close(pooled, plain_tail_max(z, x2, norm, act, projection))
+
+
+@given(
+    offset=st.floats(-1e4, 1e4),
+    scale=st.floats(1e-2, 1e2),
+    seed=st.integers(0, 2**16),
+)
+@settings(max_examples=40, deadline=None)
+def test_moments_match_layer_norm_statistics(offset: float, scale: float, seed: int) -> None:
+    """The one-pass shifted moments give LayerNorm's mean and ``1/√(σ² + ε)`` in float32 to
+    float32 precision even for a mean 10⁶ times the spread (no cancellation)."""
+    generator = torch.Generator().manual_seed(seed)
+    z = offset + scale * torch.randn(3, 4, 50, generator=generator, dtype=torch.float64)
+    mean, rstd = tail_kernels.moments(z.float(), torch.ones(1), 1e-5)
+    _, expected_mean, expected_rstd = torch.native_layer_norm(z, z.shape[1:], None, None, 1e-5)
+    torch.testing.assert_close(mean.double(), expected_mean.view(-1), rtol=1e-6, atol=1e-6 * scale)
+    torch.testing.assert_close(rstd.double(), expected_rstd.view(-1), rtol=2e-3, atol=0.0)

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 
 from gmcnn.groups import cyclic, direct_product
 from gmcnn.nn import GMConv
+from gmcnn.nn.gather import gather_columns
 
 HALF = [torch.float16, torch.bfloat16]
 
@@ -50,3 +51,18 @@ def test_the_issue_layer_runs_in_half_precision(dtype: torch.dtype) -> None:
     layer = GMConv(direct_product(C28, C28), 16, 16, radius=3)
     assert layer.implementation == "fft"
     check_half(layer, torch.randn(2, 16, 28, 28), dtype)
+
+
+@pytest.mark.parametrize("dtype", [*HALF, torch.float32, torch.int16], ids=str)
+def test_gather_columns_is_exact_in_every_dtype(dtype: torch.dtype) -> None:
+    """The 16-bit gather through the values' bits returns exactly ``x[:, index]``, and a
+    16-bit ``x`` that autograd tracks keeps its gradient (the plain gather runs)."""
+    torch.manual_seed(1)
+    x = (100 * torch.randn(3, 11)).to(dtype)
+    index = torch.randint(0, 11, (4, 5))
+    assert torch.equal(gather_columns(x, index), x[:, index])
+    if dtype.is_floating_point:
+        tracked = x.clone().requires_grad_()
+        gather_columns(tracked, index).float().sum().backward()
+        expected = torch.bincount(index.reshape(-1), minlength=11).to(dtype).expand(3, -1)
+        assert tracked.grad is not None and torch.equal(tracked.grad, expected)

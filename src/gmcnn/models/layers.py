@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
 from gmcnn.groups import check_integer
+from gmcnn.models import tail_kernels
 from gmcnn.nn.functional import exporting
 from gmcnn.nn.signals import check_input, traceable
 
@@ -207,24 +208,6 @@ def _norm_act(z: Tensor, slope: Tensor, eps: float) -> Tensor:
     return F.prelu(F.layer_norm(z.to(slope.dtype), z.shape[1:], eps=eps), slope)
 
 
-def _norm_act_as_input(z: Tensor, slope: Tensor, eps: float) -> Tensor:
-    """:func:`_norm_act` returned in ``z``'s dtype."""
-    return _norm_act(z, slope, eps).to(z.dtype)
-
-
-def _norm_act_projection(
-    z: Tensor, slope: Tensor, x: Tensor, weight: Tensor, bias: Tensor | None, eps: float
-) -> Tensor:
-    flat = x.flatten(2).to(weight.dtype)
-    if x.shape[1] == 1:  # an outer product: elementwise, fused with the rest
-        r = weight.reshape(1, -1, 1) * flat
-    else:
-        r = torch.matmul(weight.reshape(weight.shape[0], -1), flat)
-    if bias is not None:
-        r = r + bias[:, None]
-    return (_norm_act(z, slope, eps) + r.view(z.shape)).to(z.dtype)
-
-
 #: Activations with at least this many elements take the compiled tail (when enabled).
 COMPILE_MIN_ELEMENTS = 1 << 22
 
@@ -232,6 +215,7 @@ COMPILE_MIN_ELEMENTS = 1 << 22
 _compile_failed: list[bool] = []
 _compiled: dict[Callable[..., Any], Callable[..., Any]] = {}
 Kernel = TypeVar("Kernel", bound=Callable[..., Any])
+Result = TypeVar("Result")
 
 
 def compiled_tail_enabled() -> bool:
@@ -251,27 +235,118 @@ def compiled_function(function: Kernel, options: dict[str, Any] | None = None) -
     return cast(Kernel, _compiled[function])
 
 
-def _compiled_tail(
-    z: Tensor,
-    slope: Tensor,
-    x: Tensor,
-    proj_weight: Tensor | None,
-    proj_bias: Tensor | None,
-    eps: float,
-) -> Tensor:
-    """:func:`reference_tail` through ``torch.compile`` (one kernel per pass, any batch size).
+class CompiledTail(torch.autograd.Function):
+    """:class:`NormPReLUResidual` with compiled loops (:mod:`gmcnn.models.tail_kernels`).
 
-    An identity residual is added in place after the compiled part, so that its gradient
-    is ``∂y`` itself rather than a copy of it that the compiled backward would make.
+    Forward: one loop for the statistics ``(μ, ρ)``, one that writes ``y``. Backward (by
+    hand, so that nothing else is saved): one loop that reduces ``E[∂u]``, ``E[∂u·u]`` and
+    the slope's gradient and writes ``∂z``; ``∂x = ∂y`` itself for an identity residual, else
+    ``Wᵀ ∂y`` and ``∂[W | b] = Σ_batch ∂y·[x | 1]ᵀ`` by matrix products in ``∂y``'s dtype (as
+    autocast would). Takes mixed arguments: a bfloat16 ``z`` and ``x`` with float32
+    parameters compute in float32 and return bfloat16.
     """
-    if proj_weight is None:
-        return compiled_function(_norm_act_as_input)(z, slope, eps).add_(x)
-    return compiled_function(_norm_act_projection)(z, slope, x, proj_weight, proj_bias, eps)
+
+    @staticmethod
+    def forward(
+        ctx: Any,
+        z: Tensor,
+        slope: Tensor,
+        x: Tensor,
+        proj_weight: Tensor | None,
+        proj_bias: Tensor | None,
+        eps: float,
+    ) -> Tensor:
+        z = z.contiguous()
+        flat_z = z.view(z.shape[0], z.shape[1], -1)
+        flat_x = x.reshape(x.shape[0], x.shape[1], flat_z.shape[2])
+        weight = None if proj_weight is None else proj_weight.reshape(proj_weight.shape[0], -1)
+        mean, rstd = _run_kernel(tail_kernels.moments, flat_z, slope, eps)
+        y = _run_kernel(tail_kernels.forward, flat_z, slope, flat_x, weight, proj_bias, mean, rstd)
+        ctx.x_shape, ctx.x_dtype = x.shape, x.dtype
+        ctx.has_bias = proj_bias is not None
+        ctx.save_for_backward(z, slope, mean, rstd, None if weight is None else flat_x, weight)
+        return y.view(z.shape)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:
+        z, slope, mean, rstd, flat_x, weight = ctx.saved_tensors
+        needs_z, needs_slope, needs_x, needs_w, needs_b, _ = ctx.needs_input_grad
+        flat_grad = grad_y.contiguous().view(z.shape[0], z.shape[1], -1)
+        grad_z = grad_slope = grad_x = grad_w = grad_b = None
+        if needs_z or needs_slope:
+            grad_flat_z, per_example = _run_kernel(
+                tail_kernels.backward, flat_grad, z.view(flat_grad.shape), slope, mean, rstd
+            )
+            grad_z = grad_flat_z.view(z.shape)
+            grad_slope = per_example.sum().reshape(slope.shape)
+        if weight is None:
+            grad_x = grad_y.to(ctx.x_dtype) if needs_x else None
+            return grad_z, grad_slope, grad_x, None, None, None
+        if needs_x:
+            w_t = weight.t().to(flat_grad.dtype)
+            grad_x = torch.matmul(w_t, flat_grad).to(ctx.x_dtype).view(ctx.x_shape)
+        if needs_w:
+            products = torch.bmm(flat_grad, flat_x.to(flat_grad.dtype).transpose(1, 2))
+            grad_w = products.sum(dim=0).to(weight.dtype).view(weight.shape[0], -1, 1)
+        if needs_b and ctx.has_bias:
+            grad_b = flat_grad.sum(dim=(0, 2)).to(weight.dtype)
+        return grad_z, grad_slope, grad_x, grad_w, grad_b, None
 
 
-def _compiled_tail_global_max(*args: Any) -> Tensor:
-    """:func:`_tail_global_max` through ``torch.compile``."""
-    return compiled_function(_tail_global_max)(*args)
+class CompiledTailMax(torch.autograd.Function):
+    """``GlobalMaxPool(PReLU_a(LN(z)) + x)``, ``(B, C)``: the last block's tail with an identity
+    residual and the head's pooling, with compiled loops.
+
+    Forward: the statistics, then one loop that keeps each channel's maximum and its position
+    (the block output is never written). Backward: ``∂y`` is non-zero only at the ``B·C``
+    arg-max positions, so ``∂z = ρ (∂u − E[∂u] − u E[∂u·u])`` is an affine function of ``z``
+    per example, ``ρ(−E[∂u] + E[∂u·u] ρ μ) − E[∂u·u] ρ² z``, written in one loop, plus ``ρ ∂u``
+    at those positions; the means and the slope's gradient are sums over ``B·C`` values.
+    ``∂x`` is ``∂y`` at the same positions.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, z: Tensor, slope: Tensor, x: Tensor, eps: float) -> Tensor:
+        z = z.contiguous()
+        flat_z = z.view(z.shape[0], z.shape[1], -1)
+        flat_x = x.reshape(flat_z.shape)
+        mean, rstd = _run_kernel(tail_kernels.moments, flat_z, slope, eps)
+        values, indices = _run_kernel(tail_kernels.forward_max, flat_z, slope, flat_x, mean, rstd)
+        ctx.x_shape, ctx.x_dtype = x.shape, x.dtype
+        ctx.save_for_backward(z, slope, mean, rstd, indices)
+        return values.to(z.dtype)
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
+        z, slope, mean, rstd, indices = ctx.saved_tensors
+        needs_z, needs_slope, needs_x, _ = ctx.needs_input_grad
+        batch, channels = indices.shape
+        size = z[0].numel()
+        # Flat offsets of the arg-max positions in z (and x), one per (example, channel).
+        rows = torch.arange(batch * channels, device=z.device).view(batch, channels)
+        at = (rows * (size // channels) + indices).view(-1)
+        grad = grad.to(slope.dtype)
+        grad_z = grad_slope = grad_x = None
+        if needs_z or needs_slope:
+            u = (z.view(-1)[at].view(batch, channels).to(slope.dtype) - mean[:, None]) * rstd[
+                :, None
+            ]
+            grad_u = torch.where(u > 0, grad, slope * grad)
+            grad_slope = (grad * u.clamp(max=0)).sum().reshape(slope.shape)
+            mean_grad = grad_u.sum(dim=1) / size
+            mean_grad_u = (grad_u * u).sum(dim=1) / size
+            scale = -mean_grad_u * rstd * rstd
+            offset = -rstd * mean_grad - scale * mean
+            flat = _run_kernel(tail_kernels.affine, z.view(batch, channels, -1), offset, scale)
+            spikes = (rstd[:, None] * grad_u).view(-1)
+            flat.view(-1)[at] = (flat.view(-1)[at].to(slope.dtype) + spikes).to(flat.dtype)
+            grad_z = flat.view(z.shape)
+        if needs_x:
+            grad_x = torch.zeros(ctx.x_shape, dtype=ctx.x_dtype, device=z.device)
+            grad_x.view(-1)[at] = grad.view(-1).to(ctx.x_dtype)
+        return grad_z, grad_slope, grad_x, None
 
 
 TailArgs = tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None, float]
@@ -335,37 +410,27 @@ def _mixed(args: TailArgs) -> bool:
     return args[0].dtype != args[1].dtype
 
 
-def _try_compiled(run: Callable[..., Tensor], args: TailArgs) -> Tensor | None:
-    """``run(*args)`` when compiling is enabled and ``z`` large enough; ``None`` to stay eager.
-
-    Runs with autocast off: the function casts its mixed-precision arguments itself."""
-    if args[0].numel() < COMPILE_MIN_ELEMENTS or not compiled_tail_enabled():
-        return None
-    try:
-        with torch.autocast("cpu", enabled=False):
-            return run(*args)
-    except Exception as error:  # no compiler, unsupported platform: stay eager
-        _compile_failed.append(True)
-        warnings.warn(
-            f"torch.compile of the block tail failed ({type(error).__name__}: {error}); "
-            "using the eager fused tail",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return None
+def _use_compiled(args: TailArgs) -> bool:
+    """Whether the tail takes the compiled path: compiling enabled and ``z`` large enough."""
+    return args[0].numel() >= COMPILE_MIN_ELEMENTS and compiled_tail_enabled()
 
 
-def _tail_global_max(
-    z: Tensor,
-    slope: Tensor,
-    x: Tensor,
-    proj_weight: Tensor | None,
-    proj_bias: Tensor | None,
-    eps: float,
-) -> Tensor:
-    """:func:`reference_tail` followed by :class:`GlobalMaxPool`, ``(B, C)``."""
-    y = reference_tail(z, slope, x, proj_weight, proj_bias, eps)
-    return y.flatten(2).max(dim=2).values
+def _run_kernel(kernel: Callable[..., Result], *args: Any) -> Result:
+    """``kernel(*args)`` through ``torch.compile`` (compiled once per process, for any batch
+    size); eagerly, with a warning, once a compilation has failed (for example without a
+    C++ compiler); from then on :func:`compiled_tail_enabled` is false."""
+    if compiled_tail_enabled():
+        try:
+            return compiled_function(kernel)(*args)
+        except Exception as error:  # no compiler, unsupported platform: run it eagerly
+            _compile_failed.append(True)
+            warnings.warn(
+                f"torch.compile of the block tail failed ({type(error).__name__}: {error}); "
+                "using the eager fused tail",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+    return kernel(*args)
 
 
 def norm_prelu_residual(
@@ -387,8 +452,9 @@ def norm_prelu_residual(
     args = _fusable_tail(z, x, norm, act, residual)
     if args is None:
         return act(norm(z)) + residual(x)  # type: ignore[no-any-return]
-    compiled = _try_compiled(_compiled_tail, args)
-    if compiled is not None:
+    if _use_compiled(args):
+        with torch.autocast("cpu", enabled=False):  # the kernels cast mixed arguments
+            compiled: Tensor = CompiledTail.apply(*args)  # type: ignore[no-untyped-call]
         return compiled
     if _mixed(args):
         return act(norm(z)) + residual(x)  # type: ignore[no-any-return]
@@ -406,8 +472,8 @@ def norm_prelu_residual_max(
     the compiled backward pass; otherwise the fused or plain tail and :class:`GlobalMaxPool`.
     """
     args = _fusable_tail(z, x, norm, act, residual)
-    if args is not None:
-        pooled = _try_compiled(_compiled_tail_global_max, args)
-        if pooled is not None:
-            return pooled
+    if args is not None and args[3] is None and _use_compiled(args):
+        with torch.autocast("cpu", enabled=False):
+            pooled: Tensor = CompiledTailMax.apply(z, args[1], x, args[5])  # type: ignore[no-untyped-call]
+        return pooled
     return GlobalMaxPool()(norm_prelu_residual(z, x, norm, act, residual))  # type: ignore[no-any-return]

@@ -88,9 +88,15 @@ def gather_columns(x: Tensor, index: Tensor) -> Tensor:
     ``torch.gather`` with the index broadcast over the batch: on CPU 3–5× faster than
     advanced indexing, which computes every offset through the generic indexing iterator
     (measured including the contiguous copy of the broadcast index that ``gather`` makes).
+    16-bit floats are gathered as the ``int16`` values of their bits, twice as fast as
+    ``gather``'s ``bfloat16`` kernel, unless autograd tracks ``x`` (a dtype view has no
+    gradient).
     """
     flat = index.reshape(-1)
-    return torch.gather(x, 1, flat.expand(x.shape[0], -1)).view(x.shape[0], *index.shape)
+    as_bits = x.element_size() == 2 and not (x.requires_grad and torch.is_grad_enabled())
+    source = x.view(torch.int16) if as_bits else x
+    out = torch.gather(source, 1, flat.expand(x.shape[0], -1))
+    return (out.view(x.dtype) if as_bits else out).view(x.shape[0], *index.shape)
 
 
 def tap_sum(per_tap: Tensor, target: Tensor) -> Tensor:

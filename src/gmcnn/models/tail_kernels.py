@@ -1,0 +1,91 @@
+"""The loops of the compiled block tail ``PReLU_a(LN(z)) + r`` (App. A.2), for ``torch.compile``.
+
+Plain tensor functions without autograd: :class:`gmcnn.models.layers.CompiledTail` and
+:class:`gmcnn.models.layers.CompiledTailMax` call them (compiled once per process, any batch
+size) in their forward and hand-written backward passes, so each pass over the activations
+is one vectorised loop and nothing is saved but ``z`` and two numbers per example.
+
+``z`` is ``(B, C, N)``; the computing dtype is the slope's (float32 under mixed precision,
+where ``z`` is bfloat16); results that are activations are returned in ``z``'s dtype.
+``u = (z − μ)·ρ`` with the per-example mean ``μ`` and ``ρ = 1/√(σ² + ε)`` over ``C·N``.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+
+def moments(z: Tensor, slope: Tensor, eps: float) -> tuple[Tensor, Tensor]:
+    """``(μ, ρ)`` per example, ``(B,)`` each, in one pass over ``z``.
+
+    Sums of ``d = z − z[b, 0, 0]`` and ``d²``: shifting by one of the example's own values
+    keeps ``E[d²] − E[d]²`` free of the cancellation that a large mean would cause, and two
+    plain sums vectorise where Welford's update does not (LayerNorm's statistics otherwise).
+    """
+    values = z.to(slope.dtype)
+    first = values[:, :1, :1]
+    d = values - first
+    mean_d = d.mean(dim=(1, 2))
+    var = (d.square().mean(dim=(1, 2)) - mean_d * mean_d).clamp_min(0)
+    return mean_d + first.reshape(-1), torch.rsqrt(var + eps)
+
+
+def _normalised(z: Tensor, slope: Tensor, mean: Tensor, rstd: Tensor) -> Tensor:
+    return (z.to(slope.dtype) - mean[:, None, None]) * rstd[:, None, None]
+
+
+def _prelu(u: Tensor, slope: Tensor) -> Tensor:
+    return torch.where(u > 0, u, slope * u)
+
+
+def forward(
+    z: Tensor,
+    slope: Tensor,
+    x: Tensor,
+    weight: Tensor | None,
+    bias: Tensor | None,
+    mean: Tensor,
+    rstd: Tensor,
+) -> Tensor:
+    """``y = PReLU_a(u) + r`` with ``r = x`` or ``W x + b`` (``weight (O, I)``), ``z``'s dtype."""
+    a = _prelu(_normalised(z, slope, mean, rstd), slope)
+    if weight is None:
+        residual = x.to(slope.dtype)
+    elif x.shape[1] == 1:  # an outer product: elementwise, in the same loop
+        residual = weight.reshape(1, -1, 1) * x.to(weight.dtype)
+    else:
+        residual = torch.matmul(weight, x.to(weight.dtype))
+    if bias is not None:
+        residual = residual + bias[:, None]
+    return (a + residual).to(z.dtype)
+
+
+def forward_max(
+    z: Tensor, slope: Tensor, x: Tensor, mean: Tensor, rstd: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``max_g (PReLU_a(u) + x)`` and its arg-max, ``(B, C)`` each; the block output is never
+    written out."""
+    y = _prelu(_normalised(z, slope, mean, rstd), slope) + x.to(slope.dtype)
+    values, indices = y.max(dim=2)
+    return values, indices
+
+
+def backward(
+    grad_y: Tensor, z: Tensor, slope: Tensor, mean: Tensor, rstd: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``(∂z, ∂a per example)`` for ``∂y``: LayerNorm's backward ``ρ (∂u − E[∂u] − u E[∂u·u])``
+    with ``∂u = ∂y · (1 if u > 0 else a)``, and ``Σ ∂y · min(u, 0)`` over each example."""
+    u = _normalised(z, slope, mean, rstd)
+    g = grad_y.to(slope.dtype)
+    grad_u = torch.where(u > 0, g, slope * g)
+    mean_grad = grad_u.mean(dim=(1, 2), keepdim=True)
+    mean_grad_u = (grad_u * u).mean(dim=(1, 2), keepdim=True)
+    grad_slope = (g * u.clamp(max=0)).sum(dim=(1, 2))
+    grad_z = rstd[:, None, None] * (grad_u - mean_grad - u * mean_grad_u)
+    return grad_z.to(z.dtype), grad_slope
+
+
+def affine(z: Tensor, offset: Tensor, scale: Tensor) -> Tensor:
+    """``offset[b] + scale[b]·z[b]`` in ``z``'s dtype (computed in ``offset``'s)."""
+    return (offset[:, None, None] + scale[:, None, None] * z.to(offset.dtype)).to(z.dtype)
