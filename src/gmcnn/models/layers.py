@@ -286,11 +286,17 @@ class CompiledTail(torch.autograd.Function):
         if needs_x:
             w_t = weight.t().to(flat_grad.dtype)
             grad_x = torch.matmul(w_t, flat_grad).to(ctx.x_dtype).view(ctx.x_shape)
-        if needs_w:
-            products = torch.bmm(flat_grad, flat_x.to(flat_grad.dtype).transpose(1, 2))
-            grad_w = products.sum(dim=0).to(weight.dtype).view(weight.shape[0], -1, 1)
-        if needs_b and ctx.has_bias:
-            grad_b = flat_grad.sum(dim=(0, 2)).to(weight.dtype)
+        if needs_w or needs_b:  # one input channel: the weight's sum in the same kernel
+            one = flat_x if needs_w and flat_x.shape[1] == 1 else None
+            outer, grad_b = _run_kernel(tail_kernels.projection_sums, flat_grad, one, weight)
+            if needs_w:
+                products = (
+                    outer[:, None]
+                    if outer is not None
+                    else torch.bmm(flat_grad, flat_x.to(flat_grad.dtype).transpose(1, 2)).sum(0)
+                )
+                grad_w = products.to(weight.dtype).view(weight.shape[0], -1, 1)
+            grad_b = grad_b if needs_b else None
         return grad_z, grad_slope, grad_x, grad_w, grad_b, None
 
 

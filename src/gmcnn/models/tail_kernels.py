@@ -89,3 +89,15 @@ def backward(
 def affine(z: Tensor, offset: Tensor, scale: Tensor) -> Tensor:
     """``offset[b] + scale[b]·z[b]`` in ``z``'s dtype (computed in ``offset``'s)."""
     return (offset[:, None, None] + scale[:, None, None] * z.to(offset.dtype)).to(z.dtype)
+
+
+def projection_sums(
+    grad_y: Tensor, x: Tensor | None, weight: Tensor
+) -> tuple[Tensor | None, Tensor]:
+    """``(Σ_{b,n} ∂y[b, o, n]·x[b, 0, n], Σ_{b,n} ∂y[b, o, n])``, ``(O,)`` each, in the weight's
+    dtype: the gradients of a one-input-channel projection's weight and of its bias (the
+    first is ``None`` without ``x``). A reduction over the outer and inner axes that eager
+    PyTorch runs on a float32 copy of a bfloat16 ``∂y``."""
+    g = grad_y.to(weight.dtype)
+    weighted = None if x is None else (g * x.to(weight.dtype)).sum(dim=(0, 2))
+    return weighted, g.sum(dim=(0, 2))
