@@ -208,11 +208,12 @@ def _scatter(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    dataset, labels = shared_dataset([label for *_, label in (*points, *paper)])
     fig, ax = plt.subplots(figsize=(6.5, 4.5))
-    for index, (x, y, label) in enumerate(points):
+    for index, (x, y, _) in enumerate(points):
         ax.scatter([x], [y], color=f"C{index % 10}")
-        ax.annotate(label, (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
-    for x, y, label in paper:
+        ax.annotate(labels[index], (x, y), fontsize=7, xytext=(4, 4), textcoords="offset points")
+    for (x, y, _), label in zip(paper, labels[len(points) :], strict=True):
         ax.scatter([x], [y], facecolors="none", edgecolors="grey")
         ax.annotate(
             f"{label} (paper)",
@@ -228,10 +229,21 @@ def _scatter(
     ax.margins(x=0.2, y=0.1)
     ax.set_xlabel(xlabel)
     ax.set_ylabel(ylabel)
+    if dataset:
+        ax.set_title(dataset, fontsize=9)
     ax.grid(True, alpha=0.3)
     fig.tight_layout()
     atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120))
     plt.close(fig)
+
+
+def shared_dataset(labels: Sequence[str]) -> tuple[str | None, list[str]]:
+    """``(dataset, short labels)``: when every label is ``DATASET/method…`` with one dataset,
+    that dataset (a plot's title) and the labels without it; else ``(None, labels)``."""
+    datasets = {label.partition("/")[0] for label in labels}
+    if len(datasets) != 1 or not all("/" in label for label in labels):
+        return None, list(labels)
+    return datasets.pop(), [label.partition("/")[2] for label in labels]
 
 
 def plot_summaries(summaries: Sequence[dict[str, Any]], folder: Path) -> list[Path]:
