@@ -241,9 +241,11 @@ class CompiledTail(torch.autograd.Function):
     Forward: one loop for the statistics ``(μ, ρ)``, one that writes ``y``. Backward (by
     hand, so that nothing else is saved): one loop that reduces ``E[∂u]``, ``E[∂u·u]`` and
     the slope's gradient and writes ``∂z``; ``∂x = ∂y`` itself for an identity residual, else
-    ``Wᵀ ∂y`` and ``∂[W | b] = Σ_batch ∂y·[x | 1]ᵀ`` by matrix products in ``∂y``'s dtype (as
-    autocast would). Takes mixed arguments: a bfloat16 ``z`` and ``x`` with float32
-    parameters compute in float32 and return bfloat16.
+    ``Wᵀ ∂y`` (a matrix product in ``∂y``'s dtype, as autocast would) and ``∂[W | b] =
+    Σ_{batch, positions} ∂y·[x | 1]ᵀ``: one compiled reduction for one input channel (the
+    first block's outer product), else a batched product for ``W`` and the reduction for
+    ``b``. Takes mixed arguments: a bfloat16 ``z`` and ``x`` with float32 parameters compute
+    in float32 and return bfloat16.
     """
 
     @staticmethod
