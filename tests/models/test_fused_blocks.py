@@ -334,8 +334,9 @@ def compiled_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.mark.usefixtures("compiled_dispatch")
 def test_large_inputs_dispatch_to_the_compiled_tails() -> None:
-    """Where the compiled path is chosen, every fusable tail takes :class:`CompiledTail`, and the last
-    block with an identity residual :class:`CompiledTailMax` (a projection: tail, then max)."""
+    """Where the compiled path is chosen, every fusable tail takes :class:`CompiledTail`, and
+    the last block with an identity residual :class:`CompiledTailMax` (a projection: tail,
+    then max)."""
     norm, act, identity = tail_modules(3, 3, torch.float64)
     z = torch.randn(2, 3, 4, dtype=torch.float64, requires_grad=True)
     x = torch.randn(2, 3, 4, dtype=torch.float64)
@@ -357,11 +358,49 @@ def test_large_inputs_dispatch_to_the_compiled_tails() -> None:
 )
 @settings(max_examples=40, deadline=None)
 def test_moments_match_layer_norm_statistics(offset: float, scale: float, seed: int) -> None:
-    """The one-pass shifted moments give LayerNorm's mean and ``1/√(σ² + ε)`` in float32 to
-    float32 precision even for a mean 10⁶ times the spread (no cancellation)."""
+    """The one-pass shifted moments give the mean and ``1/√(σ² + ε)`` of a float32 ``z`` to
+    float32 precision (against exact statistics of the same values) even for a mean 10⁶
+    times the spread: the shift avoids the cancellation of ``E[z²] − E[z]²``."""
     generator = torch.Generator().manual_seed(seed)
     z = offset + scale * torch.randn(3, 4, 50, generator=generator, dtype=torch.float64)
-    mean, rstd = tail_kernels.moments(z.float(), torch.ones(1), 1e-5)
-    _, expected_mean, expected_rstd = torch.native_layer_norm(z, z.shape[1:], None, None, 1e-5)
-    torch.testing.assert_close(mean.double(), expected_mean.view(-1), rtol=1e-6, atol=1e-6 * scale)
-    torch.testing.assert_close(rstd.double(), expected_rstd.view(-1), rtol=2e-3, atol=0.0)
+    values = z.float()
+    mean, rstd = tail_kernels.moments(values, torch.ones(1), 1e-5)
+    exact = torch.native_layer_norm(values.double(), z.shape[1:], None, None, 1e-5)
+    torch.testing.assert_close(mean.double(), exact[1].view(-1), rtol=1e-6, atol=1e-6 * scale)
+    torch.testing.assert_close(rstd.double(), exact[2].view(-1), rtol=1e-5, atol=0.0)
+
+
+@pytest.mark.usefixtures("eager_kernels")
+def test_compiled_tail_max_takes_a_broadcast_gradient() -> None:
+    """The incoming gradient may be any strided tensor, e.g. the broadcast gradient of a
+    sum over channels (the plain modules accept it too)."""
+    torch.manual_seed(11)
+    z = torch.randn(2, 3, 5, requires_grad=True)
+    x = torch.randn(2, 3, 5, requires_grad=True)
+    slope = torch.tensor([0.25], requires_grad=True)
+    pooled = layers_module.CompiledTailMax.apply(z, slope, x, 1e-5)
+    grads = torch.autograd.grad(pooled.sum(dim=1).square().sum(), (z, slope, x))
+    norm, act, _ = tail_modules(3, 3, torch.float32)
+    with torch.no_grad():
+        act.weight.copy_(slope)
+    expected = plain_tail_max(z, x, norm, act, nn.Identity())
+    reference = torch.autograd.grad(expected.sum(dim=1).square().sum(), (z, act.weight, x))
+    for a, b in zip(grads, reference, strict=True):
+        torch.testing.assert_close(a, b)
+
+
+def test_a_kernel_beyond_the_recompile_limit_runs_eagerly(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A call that would need one more compiled version runs the kernel eagerly, without the
+    warning of a failed compilation and without turning the compiled tails off."""
+    from torch._dynamo.exc import FailOnRecompileLimitHit
+
+    def limit(*args: object) -> None:
+        raise FailOnRecompileLimitHit("recompile limit")
+
+    monkeypatch.setattr(layers_module, "_compile_failed", [])
+    monkeypatch.setattr(layers_module, "compiled_function", lambda kernel: limit)
+    monkeypatch.delenv("GMCNN_COMPILE", raising=False)
+    z = torch.randn(2, 3, 4)
+    mean, _ = layers_module._run_kernel(tail_kernels.moments, z, torch.ones(1), 1e-5)
+    torch.testing.assert_close(mean, z.mean(dim=(1, 2)))
+    assert layers_module.compiled_tail_enabled()

@@ -9,6 +9,7 @@ import pytest
 import torch
 from tests.nn.zoo import LAYERS
 from torch import Tensor, nn
+from torch.autograd import forward_ad
 
 from gmcnn.groups import cyclic, direct_product
 from gmcnn.nn import GMConv
@@ -56,7 +57,8 @@ def test_the_issue_layer_runs_in_half_precision(dtype: torch.dtype) -> None:
 @pytest.mark.parametrize("dtype", [*HALF, torch.float32, torch.int16], ids=str)
 def test_gather_columns_is_exact_in_every_dtype(dtype: torch.dtype) -> None:
     """The 16-bit gather through the values' bits returns exactly ``x[:, index]``, and a
-    16-bit ``x`` that autograd tracks keeps its gradient (the plain gather runs)."""
+    16-bit ``x`` that autodiff follows (reverse or forward mode) keeps its gradient or
+    tangent (the plain gather runs)."""
     torch.manual_seed(1)
     x = (100 * torch.randn(3, 11)).to(dtype)
     index = torch.randint(0, 11, (4, 5))
@@ -66,3 +68,7 @@ def test_gather_columns_is_exact_in_every_dtype(dtype: torch.dtype) -> None:
         gather_columns(tracked, index).float().sum().backward()
         expected = torch.bincount(index.reshape(-1), minlength=11).to(dtype).expand(3, -1)
         assert tracked.grad is not None and torch.equal(tracked.grad, expected)
+        with forward_ad.dual_level():  # a forward-mode tangent is gathered too
+            dual = forward_ad.make_dual(x, torch.ones_like(x))
+            tangent = forward_ad.unpack_dual(gather_columns(dual, index)).tangent
+        assert tangent is not None and torch.equal(tangent, torch.ones(3, 4, 5, dtype=dtype))

@@ -242,10 +242,10 @@ class CompiledTail(torch.autograd.Function):
     hand, so that nothing else is saved): one loop that reduces ``E[∂u]``, ``E[∂u·u]`` and
     the slope's gradient and writes ``∂z``; ``∂x = ∂y`` itself for an identity residual, else
     ``Wᵀ ∂y`` (a matrix product in ``∂y``'s dtype, as autocast would) and ``∂[W | b] =
-    Σ_{batch, positions} ∂y·[x | 1]ᵀ``: one compiled reduction for one input channel (the
-    first block's outer product), else a batched product for ``W`` and the reduction for
-    ``b``. Takes mixed arguments: a bfloat16 ``z`` and ``x`` with float32 parameters compute
-    in float32 and return bfloat16.
+    Σ_{batch, positions} ∂y·[x | 1]ᵀ`` in the parameters' dtype: one compiled reduction for
+    one input channel (the first block's outer product), else a batched product for ``W``
+    and the reduction for ``b``. Takes mixed arguments: a bfloat16 ``z`` and ``x`` with
+    float32 parameters compute in float32 and return bfloat16.
     """
 
     @staticmethod
@@ -263,7 +263,19 @@ class CompiledTail(torch.autograd.Function):
         flat_x = x.reshape(x.shape[0], x.shape[1], flat_z.shape[2])
         weight = None if proj_weight is None else proj_weight.reshape(proj_weight.shape[0], -1)
         mean, rstd = _run_kernel(tail_kernels.moments, flat_z, slope, eps)
-        y = _run_kernel(tail_kernels.forward, flat_z, slope, flat_x, weight, proj_bias, mean, rstd)
+        if weight is None:
+            y = _run_kernel(tail_kernels.forward, flat_z, slope, flat_x, mean, rstd)
+        else:
+            y = _run_kernel(
+                tail_kernels.forward_projection,
+                flat_z,
+                slope,
+                flat_x,
+                weight,
+                proj_bias,
+                mean,
+                rstd,
+            )
         ctx.x_shape, ctx.x_dtype = x.shape, x.dtype
         ctx.has_bias = proj_bias is not None
         ctx.save_for_backward(z, slope, mean, rstd, None if weight is None else flat_x, weight)
@@ -295,7 +307,9 @@ class CompiledTail(torch.autograd.Function):
                 products = (
                     outer[:, None]
                     if outer is not None
-                    else torch.bmm(flat_grad, flat_x.to(flat_grad.dtype).transpose(1, 2)).sum(0)
+                    else torch.bmm(
+                        flat_grad.to(weight.dtype), flat_x.to(weight.dtype).transpose(1, 2)
+                    ).sum(0)
                 )
                 grad_w = products.to(weight.dtype).view(weight.shape[0], -1, 1)
             grad_b = grad_b if needs_b else None
@@ -335,7 +349,7 @@ class CompiledTailMax(torch.autograd.Function):
         # Flat offsets of the arg-max positions in z (and x), one per (example, channel).
         rows = torch.arange(batch * channels, device=z.device).view(batch, channels)
         at = (rows * (size // channels) + indices).view(-1)
-        grad = grad.to(slope.dtype)
+        grad = grad.to(slope.dtype).contiguous()  # e.g. a broadcast gradient of a sum
         grad_z = grad_slope = grad_x = None
         if needs_z or needs_slope:
             u = (z.view(-1)[at].view(batch, channels).to(slope.dtype) - mean[:, None]) * rstd[
@@ -426,10 +440,21 @@ def _use_compiled(args: TailArgs) -> bool:
 def _run_kernel(kernel: Callable[..., Result], *args: Any) -> Result:
     """``kernel(*args)`` through ``torch.compile`` (compiled once per process, for any batch
     size); eagerly, with a warning, once a compilation has failed (for example without a
-    C++ compiler); from then on :func:`compiled_tail_enabled` is false."""
+    C++ compiler); from then on :func:`compiled_tail_enabled` is false.
+
+    The tensors are passed detached (the kernels run inside autograd functions), so that
+    ``requires_grad`` does not multiply the compiled versions; a call beyond dynamo's limit
+    of versions (for example inference tensors of yet another dtype) runs eagerly, without
+    turning compilation off.
+    """
+    args = tuple(a.detach() if isinstance(a, Tensor) else a for a in args)
     if compiled_tail_enabled():
+        from torch._dynamo.exc import FailOnRecompileLimitHit  # loaded by torch.compile anyway
+
         try:
             return compiled_function(kernel)(*args)
+        except FailOnRecompileLimitHit:
+            return kernel(*args)
         except Exception as error:  # no compiler, unsupported platform: run it eagerly
             _compile_failed.append(True)
             warnings.warn(
@@ -448,9 +473,9 @@ def norm_prelu_residual(
 
     With a :class:`SignalLayerNorm`, a one-slope ``nn.PReLU`` and an identity or
     :class:`ChannelProjection` residual on CPU, the tail is fused: for activations of at
-    least :data:`COMPILE_MIN_ELEMENTS` elements by ``torch.compile`` (:func:`_compiled_tail`:
-    a statistics loop and one elementwise loop each way, compiled once per process for any
-    batch size), otherwise by the eager :class:`NormPReLUResidual`. Under CPU autocast with
+    least :data:`COMPILE_MIN_ELEMENTS` elements by :class:`CompiledTail` (a statistics loop
+    and one elementwise loop forward, one loop backward, compiled by ``torch.compile`` once
+    per process), otherwise by the eager :class:`NormPReLUResidual`. Under CPU autocast with
     a ``z`` in the autocast dtype, the compiled tail reads ``z`` in that dtype, computes in
     float32 and returns the autocast dtype (half the memory traffic of float32 activations).
     Elsewhere (other modules; accelerators, whose allocators cache buffers; small inputs
@@ -475,9 +500,10 @@ def norm_prelu_residual_max(
 ) -> Tensor:
     """``GlobalMaxPool(act(norm(z)) + residual(x))``: the last block and the head's pooling.
 
-    Compiled as one function where :func:`norm_prelu_residual` would be compiled, so that
-    the block's output is never written out and the pooling's gradient is scattered inside
-    the compiled backward pass; otherwise the fused or plain tail and :class:`GlobalMaxPool`.
+    With an identity residual, where :func:`norm_prelu_residual` would take the compiled
+    tail, :class:`CompiledTailMax`: the block's output is never written out and the pooling's
+    gradient needs one loop over ``z``; otherwise the fused or plain tail and
+    :class:`GlobalMaxPool`.
     """
     args = _fusable_tail(z, x, norm, act, residual)
     if args is not None and args[3] is None and _use_compiled(args):

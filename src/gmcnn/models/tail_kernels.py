@@ -1,9 +1,11 @@
 """The loops of the compiled block tail ``PReLU_a(LN(z)) + r`` (App. A.2), for ``torch.compile``.
 
 Plain tensor functions without autograd: :class:`gmcnn.models.layers.CompiledTail` and
-:class:`gmcnn.models.layers.CompiledTailMax` call them (compiled once per process, any batch
-size) in their forward and hand-written backward passes, so each pass over the activations
-is one vectorised loop and nothing is saved but ``z`` and two numbers per example.
+:class:`gmcnn.models.layers.CompiledTailMax` call them (each compiled once per process for
+every dtype and batch size) in their forward and hand-written backward passes, so each pass
+over the activations is one vectorised loop and the backward pass needs only ``z``, two
+numbers per example and, with a projection, its input (and, after the max pooling, each
+channel's arg-max).
 
 ``z`` is ``(B, C, N)``; the computing dtype is the slope's (float32 under mixed precision,
 where ``z`` is bfloat16); results that are activations are returned in ``z``'s dtype.
@@ -39,20 +41,23 @@ def _prelu(u: Tensor, slope: Tensor) -> Tensor:
     return torch.where(u > 0, u, slope * u)
 
 
-def forward(
+def forward(z: Tensor, slope: Tensor, x: Tensor, mean: Tensor, rstd: Tensor) -> Tensor:
+    """``y = PReLU_a(u) + x`` (identity residual), in ``z``'s dtype."""
+    return (_prelu(_normalised(z, slope, mean, rstd), slope) + x.to(slope.dtype)).to(z.dtype)
+
+
+def forward_projection(
     z: Tensor,
     slope: Tensor,
     x: Tensor,
-    weight: Tensor | None,
+    weight: Tensor,
     bias: Tensor | None,
     mean: Tensor,
     rstd: Tensor,
 ) -> Tensor:
-    """``y = PReLU_a(u) + r`` with ``r = x`` or ``W x + b`` (``weight (O, I)``), ``z``'s dtype."""
+    """``y = PReLU_a(u) + W x + b`` with ``weight (O, I)``, in ``z``'s dtype."""
     a = _prelu(_normalised(z, slope, mean, rstd), slope)
-    if weight is None:
-        residual = x.to(slope.dtype)
-    elif x.shape[1] == 1:  # an outer product: elementwise, in the same loop
+    if x.shape[1] == 1:  # an outer product: elementwise, in the same loop
         residual = weight.reshape(1, -1, 1) * x.to(weight.dtype)
     else:
         residual = torch.matmul(weight, x.to(weight.dtype))

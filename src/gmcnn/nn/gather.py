@@ -24,6 +24,7 @@ from typing import Any
 
 import torch
 from torch import Tensor
+from torch.autograd import forward_ad
 
 # Width (chunk · channels) of each matrix product: wide enough for an efficient product,
 # small enough to keep each chunk's copy a few activations large.
@@ -89,11 +90,16 @@ def gather_columns(x: Tensor, index: Tensor) -> Tensor:
     advanced indexing, which computes every offset through the generic indexing iterator
     (measured including the contiguous copy of the broadcast index that ``gather`` makes).
     16-bit floats are gathered as the ``int16`` values of their bits, twice as fast as
-    ``gather``'s ``bfloat16`` kernel, unless autograd tracks ``x`` (a dtype view has no
-    gradient).
+    ``gather``'s ``bfloat16`` kernel, unless autodiff follows ``x`` (a dtype view carries
+    neither a gradient nor a forward-mode tangent) or ``torch.compile`` traces the call.
     """
     flat = index.reshape(-1)
-    as_bits = x.element_size() == 2 and not (x.requires_grad and torch.is_grad_enabled())
+    as_bits = (
+        x.element_size() == 2
+        and not torch.compiler.is_compiling()
+        and not (x.requires_grad and torch.is_grad_enabled())
+        and forward_ad.unpack_dual(x).tangent is None  # type: ignore[no-untyped-call]
+    )
     source = x.view(torch.int16) if as_bits else x
     out = torch.gather(source, 1, flat.expand(x.shape[0], -1))
     return (out.view(x.dtype) if as_bits else out).view(x.shape[0], *index.shape)
