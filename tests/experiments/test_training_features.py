@@ -23,15 +23,20 @@ def _finite_metrics(run: RunFolder) -> list[dict[str, str]]:
     return rows
 
 
-@pytest.mark.parametrize("experiment", ["tiny/cnn", "tiny/gm"])
-def test_bf16_mixed_precision_trains_on_cpu(
-    experiment: str, tiny_configs: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("experiment", "precision"),
+    [("tiny/cnn", "bf16-mixed"), ("tiny/gm", "bf16-mixed"), ("tiny/gm", "64-true")],
+)
+def test_other_precisions_train_and_evaluate_on_cpu(
+    experiment: str, precision: str, tiny_configs: Path, tmp_path: Path
 ) -> None:
-    """``trainer.precision=bf16-mixed`` runs Lightning's CPU autocast and stays finite."""
-    overrides = ["trainer.precision=bf16-mixed", "trainer.max_epochs=1"]
+    """``trainer.precision=bf16-mixed`` runs Lightning's CPU autocast and stays finite;
+    ``64-true`` trains a float64 model, which the evaluation after training (test metrics,
+    equivariance error) feeds float64 data."""
+    overrides = [f"trainer.precision={precision}", "trainer.max_epochs=1"]
     config = load_config(experiment, overrides)
-    assert config.trainer.precision == "bf16-mixed"
-    run = RunFolder(tmp_path / "bf16")
+    assert config.trainer.precision == precision
+    run = RunFolder(tmp_path / precision)
     summary = train(config, run.path)
     assert summary is not None and summary["status"] == "completed"
     assert _finite_metrics(run)[-1]["epoch"] == "0"

@@ -28,12 +28,21 @@ from gmcnn.metrics import (
 from gmcnn.models.registry import InputSpec
 
 
+def model_input(x: Tensor, model: nn.Module, device: torch.device) -> Tensor:
+    """``x`` on ``device``, floating data in the dtype of the model's parameters: a model
+    trained with ``trainer.precision=64-true`` is float64, while the data are float32."""
+    dtype = next((p.dtype for p in model.parameters() if p.is_floating_point()), None)
+    if dtype is None or not x.is_floating_point():
+        return x.to(device)
+    return x.to(device, dtype=dtype)
+
+
 @torch.no_grad()
 def classification_metrics(model: nn.Module, loader: Any, device: torch.device) -> dict[str, float]:
     """Accuracy and mean cross-entropy over a loader."""
     correct, total, loss = 0, 0, 0.0
     for images, labels in loader:
-        logits = model(images.to(device))
+        logits = model(model_input(images, model, device))
         labels = labels.to(device)
         loss += float(nn.functional.cross_entropy(logits, labels, reduction="sum"))
         correct += int((logits.argmax(dim=1) == labels).sum())
@@ -47,7 +56,7 @@ def dynamics_metrics(model: nn.Module, loader: Any, device: torch.device) -> dic
     sums: torch.Tensor | None = None
     for inputs, target in loader:
         target = target.to(device)
-        prediction = rollout(model, inputs.to(device), target.shape[1])
+        prediction = rollout(model, model_input(inputs, model, device), target.shape[1])
         batch = rollout_squared_errors(prediction, target)
         sums = batch if sums is None else sums + batch
     assert sums is not None
@@ -133,7 +142,7 @@ def measure_equivariance(
         if not turns:
             return {"group": VELOCITY_ROTATION_GROUP, "elements": 0, "error": 0.0}
         x, _ = example_batch(dataset, config.evaluation.equivariance_examples)
-        error = velocity_rotation_error(model, x.to(device), turns)
+        error = velocity_rotation_error(model, model_input(x, model, device), turns)
         return {"group": VELOCITY_ROTATION_GROUP, "elements": len(turns), "error": error}
     group, among = symmetry if symmetry is not None else model_symmetry(model, inputs)
     elements = sample_elements(
@@ -143,7 +152,11 @@ def measure_equivariance(
         return {"group": group.name, "elements": 0, "error": 0.0}
     x, _ = example_batch(dataset, config.evaluation.equivariance_examples)
     error = equivariance_error(
-        model, x.to(device), group, elements.tolist(), invariant=config.task == "classification"
+        model,
+        model_input(x, model, device),
+        group,
+        elements.tolist(),
+        invariant=config.task == "classification",
     )
     return {"group": group.name, "elements": int(elements.size), "error": error}
 
