@@ -1,7 +1,12 @@
-"""Report plots: labels and titles."""
+"""Report files: plot labels and titles, file modes."""
 
 from __future__ import annotations
 
+import os
+import stat
+from pathlib import Path
+
+from gmcnn.experiments.files import write_json
 from gmcnn.experiments.report import shared_dataset
 
 
@@ -14,3 +19,14 @@ def test_plots_of_one_dataset_name_it_once() -> None:
     )
     assert shared_dataset(["rot-mnist/gm-n3", "rectangles/gm-n3"])[0] is None
     assert shared_dataset(["rot-mnist/gm-n3", "gm-n3"]) == (None, ["rot-mnist/gm-n3", "gm-n3"])
+
+
+def test_atomic_writes_get_a_new_files_mode(tmp_path: Path) -> None:
+    """Files written atomically (run folders, reports) are readable as any new file would
+    be under the umask, not 0600 like the temporary file they start as."""
+    old = os.umask(0o022)
+    try:
+        write_json(tmp_path / "summary.json", {"a": 1})
+    finally:
+        os.umask(old)
+    assert stat.S_IMODE((tmp_path / "summary.json").stat().st_mode) == 0o644

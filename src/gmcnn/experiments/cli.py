@@ -299,7 +299,7 @@ def register(subparsers: Any) -> None:
     )
     bench.add_argument(
         "--experiments",
-        nargs="*",
+        nargs="+",
         metavar="EXPERIMENT",
         help="which models (default: rectangles/gm-n3 rot-mnist/gm-n3)",
     )
@@ -310,7 +310,8 @@ def register(subparsers: Any) -> None:
         "--repeats",
         type=_positive_int,
         default=3,
-        help="timed steps of the fast model per precision, before and after the public one",
+        help="timed steps of the fast model per precision, before and after the public one "
+        "(default: 3)",
     )
     bench.add_argument(
         "--layers", action="store_true", help="also run the layer benchmark benchmarks/run.py"
