@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import stat
 from pathlib import Path
 
@@ -24,9 +23,7 @@ def test_plots_of_one_dataset_name_it_once() -> None:
 def test_atomic_writes_get_a_new_files_mode(tmp_path: Path) -> None:
     """Files written atomically (run folders, reports) are readable as any new file would
     be under the umask, not 0600 like the temporary file they start as."""
-    old = os.umask(0o022)
-    try:
-        write_json(tmp_path / "summary.json", {"a": 1})
-    finally:
-        os.umask(old)
-    assert stat.S_IMODE((tmp_path / "summary.json").stat().st_mode) == 0o644
+    write_json(tmp_path / "summary.json", {"a": 1})
+    (tmp_path / "plain.txt").write_text("a")
+    mode = stat.S_IMODE((tmp_path / "summary.json").stat().st_mode)
+    assert mode == stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)

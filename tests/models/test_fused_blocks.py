@@ -398,7 +398,7 @@ def test_a_kernel_beyond_the_recompile_limit_runs_eagerly(monkeypatch: pytest.Mo
         raise FailOnRecompileLimitHit("recompile limit")
 
     monkeypatch.setattr(layers_module, "_compile_failed", [])
-    monkeypatch.setattr(layers_module, "compiled_function", lambda kernel: limit)
+    monkeypatch.setattr(layers_module, "compiled_function", lambda kernel, options=None: limit)
     monkeypatch.delenv("GMCNN_COMPILE", raising=False)
     z = torch.randn(2, 3, 4)
     mean, _ = layers_module._run_kernel(tail_kernels.moments, z, torch.ones(1), 1e-5)

@@ -16,7 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from gmcnn.groups import cyclic, dihedral, direct_product, symmetric
-from gmcnn.models import GMCNNRegressor
+from gmcnn.models import GMCNNRegressor, layers
 from gmcnn.models import regression_tail as rt
 from gmcnn.nn import GMConv
 
@@ -119,11 +119,11 @@ def test_the_compiled_passes_compute_the_same_function(
     residual = None if c_in == c_out else torch.randn(2, c_out, 5, 6, dtype=torch.float64)
     calls: list[str] = []
 
-    def uncompiled(function: Callable[..., object], *args: object) -> object:
+    def uncompiled(function: Callable[..., object], *args: object, **_: object) -> object:
         calls.append(function.__name__)
         return function(*args)
 
-    monkeypatch.setattr(rt, "_compiled", uncompiled)
+    monkeypatch.setattr(rt, "compiled_call", uncompiled)
     monkeypatch.setattr(rt, "COMPILE_MIN_ELEMENTS", 0)
     expected = _values_and_gradients(rt.reference_layer, x, residual, conv, act)
     _assert_same(_values_and_gradients(_fused_eager, x, residual, conv, act), expected)
@@ -136,7 +136,7 @@ def test_regression_layer_passes_gradcheck(
     identity: bool, compiled_route: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if compiled_route:
-        monkeypatch.setattr(rt, "_compiled", lambda function, *args: function(*args))
+        monkeypatch.setattr(rt, "compiled_call", lambda function, *args, **_: function(*args))
     conv, _ = _layer(3, 3 if identity else 4)
     assert conv.source is not None and conv.target is not None
     kernel = conv.kernel_size
@@ -246,7 +246,7 @@ def test_compiled_layer_equals_the_modules(case: str, monkeypatch: pytest.Monkey
     x = torch.randn(3, c_in, 5, 6, dtype=torch.float64)
     residual = None if c_in == c_out else torch.randn(3, c_out, 5, 6, dtype=torch.float64)
     monkeypatch.setattr(rt, "COMPILE_MIN_ELEMENTS", 0)
-    failures = len(rt._compile_failed)
+    failures = len(layers._compile_failed)
     expected = _values_and_gradients(rt.reference_layer, x, residual, conv, act)
     _assert_same(_values_and_gradients(_fused_eager, x, residual, conv, act), expected)
-    assert len(rt._compile_failed) == failures, "torch.compile failed: the eager path ran"
+    assert len(layers._compile_failed) == failures, "torch.compile failed: the eager path ran"

@@ -437,33 +437,46 @@ def _use_compiled(args: TailArgs) -> bool:
     return args[0].numel() >= COMPILE_MIN_ELEMENTS and compiled_tail_enabled()
 
 
-def _run_kernel(kernel: Callable[..., Result], *args: Any) -> Result:
-    """``kernel(*args)`` through ``torch.compile`` (compiled once per process, for any batch
-    size); eagerly, with a warning, once a compilation has failed (for example without a
-    C++ compiler); from then on :func:`compiled_tail_enabled` is false.
+def compiled_call(
+    function: Callable[..., Result],
+    *args: Any,
+    options: dict[str, Any] | None = None,
+    what: str = "block tail",
+) -> Result | None:
+    """``torch.compile(function)(*args)`` (compiled once per process, for any batch size), or
+    ``None`` for the caller to run its eager code: where compiling is off
+    (:func:`compiled_tail_enabled`), for a call past dynamo's limit of compiled versions (that
+    call only), and after a failed compilation (for example without a C++ compiler: one
+    warning naming ``what``, and compiling stays off for the process). The one place the
+    models' compiled kernels are called (block tails, regression layers).
 
     The tensors are passed detached (the kernels run inside autograd functions), so that
-    ``requires_grad`` does not multiply the compiled versions; a call beyond dynamo's limit
-    of versions (for example inference tensors of yet another dtype) runs eagerly, without
-    turning compilation off.
+    ``requires_grad`` flags do not multiply the compiled versions.
     """
-    args = tuple(a.detach() if isinstance(a, Tensor) else a for a in args)
-    if compiled_tail_enabled():
-        from torch._dynamo.exc import FailOnRecompileLimitHit  # loaded by torch.compile anyway
+    if not compiled_tail_enabled():
+        return None
+    from torch._dynamo.exc import FailOnRecompileLimitHit  # loaded by torch.compile anyway
 
-        try:
-            return compiled_function(kernel)(*args)
-        except FailOnRecompileLimitHit:
-            return kernel(*args)
-        except Exception as error:  # no compiler, unsupported platform: run it eagerly
-            _compile_failed.append(True)
-            warnings.warn(
-                f"torch.compile of the block tail failed ({type(error).__name__}: {error}); "
-                "using the eager fused tail",
-                RuntimeWarning,
-                stacklevel=3,
-            )
-    return kernel(*args)
+    detached = tuple(a.detach() if isinstance(a, Tensor) else a for a in args)
+    try:
+        return compiled_function(function, options)(*detached)
+    except FailOnRecompileLimitHit:
+        return None
+    except Exception as error:  # no compiler, unsupported platform: stay eager
+        _compile_failed.append(True)
+        warnings.warn(
+            f"torch.compile of the {what} failed ({type(error).__name__}: {error}); "
+            f"using the eager fused {what}",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+        return None
+
+
+def _run_kernel(kernel: Callable[..., Result], *args: Any) -> Result:
+    """``kernel(*args)``, compiled by :func:`compiled_call` where it can be, else eagerly."""
+    result = compiled_call(kernel, *args)
+    return kernel(*args) if result is None else result
 
 
 def norm_prelu_residual(

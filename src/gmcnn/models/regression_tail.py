@@ -34,7 +34,6 @@ runs as the plain modules, which those tools trace and fuse themselves.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -45,8 +44,7 @@ from torch.autograd.function import once_differentiable
 
 from gmcnn.models.layers import (
     COMPILE_MIN_ELEMENTS,
-    _compile_failed,
-    compiled_function,
+    compiled_call,
     compiled_tail_enabled,
 )
 from gmcnn.nn import GMConv
@@ -154,28 +152,7 @@ def _small_backward(
 #: an activation-sized buffer after 4 reads and read it back, instead of recomputing it in
 #: registers from the small ``G`` (one loop, one pass over ``∂out``).
 INDUCTOR_OPTIONS: dict[str, str | int | bool | Callable[..., Any]] = {"realize_reads_threshold": 64}
-
-
-def _compiled(function: Callable[..., Any], *args: Any) -> Any:
-    """``torch.compile(function)(*args)`` (compiled once per process, any batch size), or
-    ``None`` after a failed compilation (then eager from here on, with one warning, as
-    :func:`gmcnn.models.layers.norm_prelu_residual`)."""
-    if _compile_failed:
-        return None
-    # Detached: the inputs' requires_grad flags would be guarded, one graph per combination
-    # (the first layer's input needs no gradient, the others do; evaluation needs none).
-    args = tuple(a.detach() if isinstance(a, Tensor) else a for a in args)
-    try:
-        return compiled_function(function, INDUCTOR_OPTIONS)(*args)
-    except Exception as error:  # no compiler, unsupported platform: stay eager
-        _compile_failed.append(True)
-        warnings.warn(
-            f"torch.compile of the regression layer failed ({type(error).__name__}: {error}); "
-            "using the eager fused layer",
-            RuntimeWarning,
-            stacklevel=3,
-        )
-        return None
+_COMPILE: dict[str, Any] = {"options": INDUCTOR_OPTIONS, "what": "regression layer"}
 
 
 class RegressionLayer(torch.autograd.Function):
@@ -206,7 +183,9 @@ class RegressionLayer(torch.autograd.Function):
         y = None
         results = None
         if compiled:
-            results = _compiled(fused_forward, x, r, weight, bias, scale, slope, source)
+            results = compiled_call(
+                fused_forward, x, r, weight, bias, scale, slope, source, **_COMPILE
+            )
         if results is not None:
             out, gathered, g = results
         else:
@@ -219,7 +198,7 @@ class RegressionLayer(torch.autograd.Function):
         ctx.identity_residual = r is None
         ctx.in_channels = x.shape[1]
         ctx.save_for_backward(gathered, g, weight, bias, scale, slope, target, y)
-        return out  # type: ignore[no-any-return]
+        return out
 
     @staticmethod
     @once_differentiable
@@ -229,7 +208,7 @@ class RegressionLayer(torch.autograd.Function):
         identity = ctx.identity_residual
         grads = None
         if ctx.compiled:
-            grads = _compiled(
+            grads = compiled_call(
                 fused_backward,
                 grad_out,
                 gathered,
@@ -241,6 +220,7 @@ class RegressionLayer(torch.autograd.Function):
                 target,
                 identity,
                 ctx.in_channels,
+                **_COMPILE,
             )
         if grads is None:
             grads = _eager_backward(
