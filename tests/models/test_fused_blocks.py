@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 import gmcnn.models.classifier as classifier_module
+import gmcnn.models.pooled_block as pooled_block_module
 from gmcnn.models import (
     ChannelProjection,
     GMCNNClassifier,
@@ -217,7 +218,8 @@ def test_classifier_with_fused_blocks_equals_the_plain_network(
 
     fused = run()
     monkeypatch.setattr(classifier_module, "norm_prelu_residual", plain_tail)
-    monkeypatch.setattr(classifier_module, "norm_prelu_residual_max", plain_tail_max)
+    monkeypatch.setattr(pooled_block_module, "norm_prelu_residual", plain_tail)
+    monkeypatch.setattr(pooled_block_module, "norm_prelu_residual_max", plain_tail_max)
     plain = run()
     for a, b in zip(fused, plain, strict=True):
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-12)
@@ -328,7 +330,7 @@ def test_compiled_tails_equal_the_plain_modules(in_channels: int, out_channels: 
 @pytest.fixture
 def compiled_dispatch(monkeypatch: pytest.MonkeyPatch) -> None:
     """Let small inputs take the compiled tails, with their kernels run eagerly."""
-    monkeypatch.setattr(layers_module, "_use_compiled", lambda args: True)
+    monkeypatch.setattr(layers_module, "_compiles", lambda elements: True)
     monkeypatch.setattr(layers_module, "_compile_failed", [True])
 
 

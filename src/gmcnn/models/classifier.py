@@ -25,8 +25,8 @@ from gmcnn.models.layers import (
     GlobalMaxPool,
     SignalLayerNorm,
     norm_prelu_residual,
-    norm_prelu_residual_max,
 )
+from gmcnn.models.pooled_block import Block, pooled_head
 from gmcnn.nn import GMConv, GMPool
 from gmcnn.nn.conv import ChannelMixing, Relaxation, check_group
 from gmcnn.nn.relaxation import PositionRule, check_position_rule
@@ -49,8 +49,14 @@ class GMBlock(nn.Module):
         return norm_prelu_residual(self.conv(x), x, self.norm, self.act, self.residual)
 
     def forward_max_pooled(self, x: Tensor) -> Tensor:
-        """``GlobalMaxPool(self(x))``, ``(B, C)``, fused where possible (App. A.2's head)."""
-        return norm_prelu_residual_max(self.conv(x), x, self.norm, self.act, self.residual)
+        """``GlobalMaxPool(self(x))``, ``(B, C)``, fused where possible (App. A.2's head;
+        :func:`gmcnn.models.pooled_block.pooled_head`)."""
+        return pooled_head(None, self.parts, x)
+
+    @property
+    def parts(self) -> Block:
+        """The block's modules, ``(conv, norm, act, residual)``."""
+        return Block(self.conv, self.norm, self.act, self.residual)
 
 
 def _check_counts(name: str, values: Sequence[int]) -> list[int]:
@@ -171,12 +177,14 @@ class GMCNNClassifier(nn.Module):
         last = len(blocks) - 1
         if str(last) in self.pools:
             pooled = self.head_pool(self.features(x))
-        else:  # the last block and the global max pooling as one fused step
-            for index, block in enumerate(blocks[:last]):
+        else:  # the last blocks and the global max pooling fused (pooled_head)
+            head = last - 1 if last > 0 and str(last - 1) not in self.pools else last
+            for index, block in enumerate(blocks[:head]):
                 x = block(x)
                 if str(index) in self.pools:
                     x = self.pools[str(index)](x)
-            pooled = blocks[last].forward_max_pooled(x)
+            previous = blocks[head].parts if head < last else None
+            pooled = pooled_head(previous, blocks[last].parts, x)
         logits: Tensor = self.head(pooled)
         return logits
 

@@ -432,9 +432,15 @@ def _mixed(args: TailArgs) -> bool:
     return args[0].dtype != args[1].dtype
 
 
+def _compiles(elements: int) -> bool:
+    """Whether activations of ``elements`` values take the compiled kernels: compiling
+    enabled and at least :data:`COMPILE_MIN_ELEMENTS` of them."""
+    return elements >= COMPILE_MIN_ELEMENTS and compiled_tail_enabled()
+
+
 def _use_compiled(args: TailArgs) -> bool:
     """Whether the tail takes the compiled path: compiling enabled and ``z`` large enough."""
-    return args[0].numel() >= COMPILE_MIN_ELEMENTS and compiled_tail_enabled()
+    return _compiles(args[0].numel())
 
 
 def compiled_call(

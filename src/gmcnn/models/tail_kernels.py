@@ -77,17 +77,33 @@ def forward_max(
 
 
 def backward(
-    grad_y: Tensor, z: Tensor, slope: Tensor, mean: Tensor, rstd: Tensor
+    grad_y: Tensor,
+    z: Tensor,
+    slope: Tensor,
+    mean: Tensor,
+    rstd: Tensor,
+    spike_grad: Tensor | None = None,
+    spike_grad_u: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
     """``(∂z, ∂a per example)`` for ``∂y``: LayerNorm's backward ``ρ (∂u − E[∂u] − u E[∂u·u])``
-    with ``∂u = ∂y · (1 if u > 0 else a)``, and ``Σ ∂y · min(u, 0)`` over each example."""
+    with ``∂u = ∂y · (1 if u > 0 else a)``, and ``Σ ∂y · min(u, 0)`` over each example.
+
+    ``∂y`` may broadcast over channels, ``(B, 1, N)``. ``spike_grad`` and ``spike_grad_u``,
+    ``(B,)``, are the sums ``Σ ∂u`` and ``Σ ∂u·u`` of a sparse part of ``∂u`` that the caller
+    adds to ``∂z`` itself (``ρ ∂u`` at its positions): they enter the two means.
+    """
     u = _normalised(z, slope, mean, rstd)
     g = grad_y.to(slope.dtype)
-    grad_u = torch.where(u > 0, g, slope * g)
-    mean_grad = grad_u.mean(dim=(1, 2), keepdim=True)
-    mean_grad_u = (grad_u * u).mean(dim=(1, 2), keepdim=True)
+    factor = torch.where(u > 0, 1.0, slope)  # ∂u = factor·∂y (one select, shared by the sums)
+    sum_grad = (factor * g).sum(dim=(1, 2))
+    sum_grad_u = (factor * g * u).sum(dim=(1, 2))
+    if spike_grad is not None and spike_grad_u is not None:
+        sum_grad, sum_grad_u = sum_grad + spike_grad, sum_grad_u + spike_grad_u
+    count = z.shape[1] * z.shape[2]
+    mean_grad = (sum_grad / count)[:, None, None]
+    mean_grad_u = (sum_grad_u / count)[:, None, None]
     grad_slope = (g * u.clamp(max=0)).sum(dim=(1, 2))
-    grad_z = rstd[:, None, None] * (grad_u - mean_grad - u * mean_grad_u)
+    grad_z = rstd[:, None, None] * (factor * g - mean_grad - u * mean_grad_u)
     return grad_z.to(z.dtype), grad_slope
 
 
@@ -106,3 +122,12 @@ def projection_sums(
     g = grad_y.to(weight.dtype)
     weighted = None if x is None else (g * x.to(weight.dtype)).sum(dim=(0, 2))
     return weighted, g.sum(dim=(0, 2))
+
+
+def spread(grad_s: Tensor, indices: Tensor, grad: Tensor, dtype: torch.dtype) -> Tensor:
+    """``∂x[b, c, n] = ∂s[b, n] + (∂out[b, c] if n = indices[b, c] else 0)``, ``(B, C, N)`` in
+    ``dtype``: the gradient of a block input ``x`` that feeds a channel sum ``s`` and, as the
+    residual, a max pooling ``out`` with arg-max ``indices`` (one loop, one write)."""
+    positions = torch.arange(grad_s.shape[1], device=grad_s.device)
+    hit = positions == indices[:, :, None]
+    return (grad_s[:, None, :] + torch.where(hit, grad[:, :, None], 0)).to(dtype)
