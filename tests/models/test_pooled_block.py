@@ -15,6 +15,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.utils import prune
 
 import gmcnn.models.pooled_block as pooled_block_module
 from gmcnn.groups import FiniteGroup, cyclic, dihedral, direct_product, symmetric
@@ -195,3 +196,64 @@ def test_bf16_fused_gradients_are_as_accurate_as_the_modules() -> None:
         fast_error = float((f.double() - e).norm() / e.norm())
         plain_error = float((p.double() - e).norm() / e.norm())
         assert fast_error <= 2 * plain_error + 1e-3, (fast_error, plain_error)
+
+
+@pytest.mark.usefixtures("fused_small")
+def test_gradients_of_some_arguments_only() -> None:
+    """Frozen arguments (no gradient asked for) leave the others' gradients exact."""
+    torch.manual_seed(5)
+    group = GROUPS["D4xC3"]()
+    source, target, kernel_size = conv_tables(group, 3)
+    z = f64(2, 3, group.order, scale=2.0)
+    x = torch.randn(2, 1, group.order, dtype=torch.float64)  # an image: no gradient
+    proj, proj_bias = torch.randn(3, 1, 1, dtype=torch.float64), f64(3)
+    tail_slope = torch.tensor([0.2], dtype=torch.float64)
+    weight, slope = f64(3, 1, kernel_size), torch.tensor([0.3], dtype=torch.float64)
+
+    def blocks(z: torch.Tensor, pb: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return TailSharedConvTailMax.apply(  # type: ignore[no-any-return]
+            z, tail_slope, x, proj, pb, 1e-5, w, None, slope, source, target, 1e-5
+        )
+
+    assert torch.autograd.gradcheck(blocks, (z, proj_bias, weight))
+
+
+@pytest.mark.usefixtures("fused_small")
+def test_float16_autocast_runs_the_modules() -> None:
+    """float16 would overflow in the Gram matrices: under float16 autocast the last blocks
+    run as modules, and every gradient is finite."""
+    model = classifier()
+    x = torch.rand(2, 1, 6, 6)
+    with torch.autocast("cpu", dtype=torch.float16):
+        logits = model(x)
+        assert not any("SharedConvTailMax" in name for name in autograd_nodes(logits))
+        logits.sum().backward()
+    assert all(bool(p.grad.isfinite().all()) for p in model.parameters())  # type: ignore[union-attr]
+
+
+@pytest.mark.usefixtures("fused_small")
+def test_hooked_modules_are_called() -> None:
+    """A forward hook on the block before the last, or a pre-hook on the last GMConv (as
+    pruning registers), runs: those modules are then called, not fused."""
+    model = classifier()
+    x = torch.rand(2, 1, 6, 6)
+    calls: list[str] = []
+    handle = model.blocks[1].register_forward_hook(lambda *args: calls.append("block"))
+    model(x)
+    assert calls == ["block"]
+    handle.remove()
+    prune.l1_unstructured(model.blocks[2].conv, "weight", 0.5)
+    for _ in range(2):  # a stale pruned weight would fail the second backward pass
+        model(x).sum().backward()
+    assert not any("SharedConvTailMax" in name for name in autograd_nodes(model(x)))
+
+
+@pytest.mark.usefixtures("fused_small")
+def test_inconsistent_blocks_raise_the_layers_error() -> None:
+    """Blocks whose channel counts do not chain raise GMConv's ``ValueError``, not a
+    broadcast result."""
+    group = image_group(("C6", "C6"), (6, 6))
+    first = GMCNNClassifier(group, 1, 3, channels=(1,), radius=1).blocks[0]
+    last = classifier().blocks[2]
+    with pytest.raises(ValueError, match="GMConv got an input of shape"):
+        pooled_block_module.pooled_head(first.parts, last.parts, torch.rand(2, 1, 6, 6))

@@ -26,7 +26,7 @@ from gmcnn.models.layers import (
     SignalLayerNorm,
     norm_prelu_residual,
 )
-from gmcnn.models.pooled_block import Block, pooled_head
+from gmcnn.models.pooled_block import Block, has_forward_hooks, pooled_head
 from gmcnn.nn import GMConv, GMPool
 from gmcnn.nn.conv import ChannelMixing, Relaxation, check_group
 from gmcnn.nn.relaxation import PositionRule, check_position_rule
@@ -47,11 +47,6 @@ class GMBlock(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return norm_prelu_residual(self.conv(x), x, self.norm, self.act, self.residual)
-
-    def forward_max_pooled(self, x: Tensor) -> Tensor:
-        """``GlobalMaxPool(self(x))``, ``(B, C)``, fused where possible (App. A.2's head;
-        :func:`gmcnn.models.pooled_block.pooled_head`)."""
-        return pooled_head(None, self.parts, x)
 
     @property
     def parts(self) -> Block:
@@ -178,7 +173,12 @@ class GMCNNClassifier(nn.Module):
         if str(last) in self.pools:
             pooled = self.head_pool(self.features(x))
         else:  # the last blocks and the global max pooling fused (pooled_head)
-            head = last - 1 if last > 0 and str(last - 1) not in self.pools else last
+            fuse_previous = (
+                last > 0
+                and str(last - 1) not in self.pools
+                and not has_forward_hooks(blocks[last - 1])
+            )
+            head = last - 1 if fuse_previous else last
             for index, block in enumerate(blocks[:head]):
                 x = block(x)
                 if str(index) in self.pools:

@@ -2,7 +2,7 @@
 
 ``out[b, o] = max_g (PReLU_a(LN(z_b)) + x_b)[o, g]`` where ``z_b = W T_b + β 1ᵀ`` is the
 shared-mixing GMConv of the block input ``x_b`` (eq. 2–3 with one kernel per output channel):
-``T_b[k, g] = s_b(g·k_k⁻¹)`` gathers the channel sum ``s_b = Σ_c x_b[c]`` over the ``K`` kernel
+``T_b[k, g] = s_b[g·k⁻¹]`` gathers the channel sum ``s_b = Σ_c x_b[c]`` over the ``K`` kernel
 elements, ``W`` is ``(O, K)``, ``β`` the bias, and the residual is the identity (``C = O``).
 
 Its backward pass uses the max pooling's sparsity. The gradient reaches ``B·O`` positions,
@@ -87,6 +87,9 @@ def _conv_max_forward(
 
 
 class _ConvMaxGrads(NamedTuple):
+    """What :func:`_conv_max_backward` computes, in the parameters' dtype (``None``: not
+    asked for)."""
+
     grad_s: Tensor | None  # (B, N), the channel sum's gradient
     spikes: Tensor  # (B, O), the pooling's gradient at the arg-max positions
     indices: Tensor  # (B, O)
@@ -129,8 +132,6 @@ def _conv_max_backward(
         # row of T̃_b T̃_bᵀ holds the row sums of T_b.
         grams = torch.bmm(gathered, gathered.transpose(1, 2)).to(compute)
         row_sum = grams[:, kernel_size, :kernel_size]
-        # Σ_n ∂z_b[:, n]: the bias's gradient.
-        summed = spike + size * linear + gamma[:, None] * (row_sum @ w.t())
         if needs_w:
             assert where is not None
             picked = torch.gather(s, 1, where).view(batch, out_channels, kernel_size)
@@ -139,7 +140,8 @@ def _conv_max_backward(
                 + (linear[:, :, None] * row_sum[:, None, :]).sum(dim=0)
                 + (spike[:, :, None] * picked.to(compute)).sum(dim=0)
             ).view(-1, 1, kernel_size)
-        if needs_b:
+        if needs_b:  # Σ_{b, n} ∂z_b[:, n]
+            summed = spike + size * linear + gamma[:, None] * (row_sum @ w.t())
             grad_b = summed.sum(dim=0)
     if needs_s:
         # ∂s_b[h] = Σ_k (Wᵀ ∂z_b)[k, h·k]: the affine part through (WᵀW) T_b (a zero last
@@ -247,7 +249,15 @@ class TailSharedConvTailMax(torch.autograd.Function):
         values, saved = _conv_max_forward(y, weight, bias, slope, source, eps)
         ctx.z_shape, ctx.x_shape, ctx.x_dtype = z.shape, x.shape, x.dtype
         ctx.save_for_backward(
-            flat_z, flat_x, proj_weight, mean, rstd, tail_slope, *saved, source, target
+            flat_z,
+            None if proj_weight is None else flat_x,  # an identity residual needs no input
+            proj_weight,
+            mean,
+            rstd,
+            tail_slope,
+            *saved,
+            source,
+            target,
         )
         return values.to(z.dtype)
 
@@ -329,7 +339,10 @@ def _last_block_dtype(block: Block, x: Tensor) -> torch.dtype | None:
     ``(B, C, N)``, or ``None`` where the block does not have its form (:func:`pooled_head`)."""
     conv, norm, act, residual = block
     if not (
-        isinstance(conv, GMConv)
+        type(conv) is GMConv
+        and not has_forward_hooks(conv)
+        and x.shape[1] == conv.in_channels
+        and x.shape[2] == conv.group.order
         and conv.channel_mixing == "shared"
         and conv.source is not None
         and conv.relaxation is None
@@ -347,12 +360,27 @@ def _last_block_dtype(block: Block, x: Tensor) -> torch.dtype | None:
     parameters = conv.weight.dtype
     if act.weight.dtype != parameters or parameters not in (torch.float32, torch.float64):
         return None
-    if torch.is_autocast_enabled("cpu"):
-        return torch.get_autocast_dtype("cpu") if parameters == torch.float32 else None
+    if torch.is_autocast_enabled("cpu"):  # float16 would overflow in T_b T_bᵀ
+        autocast = torch.get_autocast_dtype("cpu")
+        return autocast if autocast == torch.bfloat16 and parameters == torch.float32 else None
     return parameters if x.dtype == parameters else None
 
 
+def has_forward_hooks(module: nn.Module) -> bool:
+    """Whether calling ``module`` would run forward hooks (its own or global ones; pruning
+    registers one): such a module is called, not bypassed by a fused function."""
+    from torch.nn.modules import module as torch_module
+
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or torch_module._global_forward_hooks
+        or torch_module._global_forward_pre_hooks
+    )
+
+
 def _last_block_args(block: Block) -> tuple[Any, ...]:
+    """The last block's arguments of :class:`SharedConvTailMax` after ``x``."""
     conv, norm, act, _ = block
     eps = float(cast(SignalLayerNorm, norm).eps)
     return (conv.weight, conv.bias, act.weight, conv.source, conv.target, eps)
@@ -368,17 +396,19 @@ def pooled_head(previous: Block | None, last: Block, x: Tensor) -> Tensor:
     doc: an exactly equivariant :class:`GMConv` with shared mixing on the gather path and
     fewer kernel elements than output channels, :class:`SignalLayerNorm`, a one-slope
     ``nn.PReLU`` and an identity residual; a CPU signal large enough for the compiled block
-    tails; parameters in float32 or float64 (float32 under CPU autocast, which computes in
-    its dtype); and neither ``torch.compile`` nor export tracing the call. Otherwise the
-    blocks run as modules, with the last block's tail and the pooling fused
+    tails; parameters in float32 or float64 (float32 under bfloat16 CPU autocast, which
+    computes in bfloat16); no forward hooks on the last GMConv; and neither
+    ``torch.compile`` nor export tracing the call. Otherwise the blocks run as modules, with
+    the last block's tail and the pooling fused
     (:func:`gmcnn.models.layers.norm_prelu_residual_max`). All compute the same function
-    and gradients up to rounding.
+    and gradients up to rounding. ``previous`` is the modules of a block without forward
+    hooks (the caller calls a hooked block itself).
     """
     conv = last.conv
     if previous is not None:
         z = previous.conv(x)
         args = _fusable_tail(z, x, previous.norm, previous.act, previous.residual)
-        if args is not None and layers._compiles(args[0].numel()):
+        if args is not None:
             flat_z = z.reshape(z.shape[0], z.shape[1], -1)
             compute = _last_block_dtype(last, flat_z)
             if compute is not None and flat_z.dtype == compute:
@@ -388,7 +418,7 @@ def pooled_head(previous: Block | None, last: Block, x: Tensor) -> Tensor:
                     )
                 return pooled
         x = norm_prelu_residual(z, x, previous.norm, previous.act, previous.residual)
-    if isinstance(conv, GMConv):
+    if type(conv) is GMConv:
         check_input(x, "GMConv", conv.weight.dtype)
         flat = conv.signal.flatten(x, conv.in_channels, "GMConv")
         compute = _last_block_dtype(last, flat)

@@ -1,7 +1,8 @@
 """The loops of the compiled block tail ``PReLU_a(LN(z)) + r`` (App. A.2), for ``torch.compile``.
 
-Plain tensor functions without autograd: :class:`gmcnn.models.layers.CompiledTail` and
-:class:`gmcnn.models.layers.CompiledTailMax` call them (each compiled once per process for
+Plain tensor functions without autograd: :class:`gmcnn.models.layers.CompiledTail`,
+:class:`gmcnn.models.layers.CompiledTailMax` and the fused last blocks of
+:mod:`gmcnn.models.pooled_block` call them (each compiled once per process for
 every dtype and batch size) in their forward and hand-written backward passes, so each pass
 over the activations is one vectorised loop and the backward pass needs only ``z``, two
 numbers per example and, with a projection, its input (and, after the max pooling, each
