@@ -257,3 +257,36 @@ def test_inconsistent_blocks_raise_the_layers_error() -> None:
     last = classifier().blocks[2]
     with pytest.raises(ValueError, match="GMConv got an input of shape"):
         pooled_block_module.pooled_head(first.parts, last.parts, torch.rand(2, 1, 6, 6))
+
+
+@pytest.mark.slow  # compiling takes 10-40 s (cold cache)
+@pytest.mark.skipif(
+    not layers_module.compiled_tail_enabled(), reason="torch.compile disabled (GMCNN_COMPILE=0)"
+)
+@pytest.mark.parametrize("bf16", [False, True])
+def test_compiled_fused_blocks_equal_the_modules(
+    monkeypatch: pytest.MonkeyPatch, bf16: bool
+) -> None:
+    """With the kernels compiled by ``torch.compile`` (forced on small inputs), in float32 and
+    under bfloat16 autocast: the classifier's logits and gradients match the modules' to
+    the precision's rounding."""
+    monkeypatch.setattr(layers_module, "COMPILE_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(layers_module, "_compiled", {})
+    torch.manual_seed(6)
+    model = classifier()
+    x = torch.rand(8, 1, 6, 6)
+    labels = torch.randint(0, 3, (8,))
+
+    def run() -> list[torch.Tensor]:
+        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=bf16):
+            return values_and_grads(model, x, labels)
+
+    assert "TailSharedConvTailMaxBackward" in autograd_nodes(model(x))
+    fused = run()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(pooled_block_module, "_last_block_dtype", lambda block, x: None)
+        plain = run()
+    tolerance = 3e-2 if bf16 else 1e-4
+    for a, b in zip(fused, plain, strict=True):
+        assert float((a - b).norm()) <= tolerance * float(b.norm()) + 1e-5
+    assert layers_module.compiled_tail_enabled(), "the compilation fell back to eager"
