@@ -233,8 +233,9 @@ def test_float16_autocast_runs_the_modules() -> None:
 
 @pytest.mark.usefixtures("fused_small")
 def test_hooked_modules_are_called() -> None:
-    """A forward hook on the block before the last, or a pre-hook on the last GMConv (as
-    pruning registers), runs: those modules are then called, not fused."""
+    """A forward hook on the last blocks, their norm or activation or the head's pooling, or
+    a pre-hook on the last GMConv (as pruning registers), runs: hooked modules are called,
+    not fused."""
     model = classifier()
     x = torch.rand(2, 1, 6, 6)
     calls: list[str] = []
@@ -242,6 +243,12 @@ def test_hooked_modules_are_called() -> None:
     model(x)
     assert calls == ["block"]
     handle.remove()
+    for module in (model.blocks[2], model.head_pool, model.blocks[1].norm, model.act):
+        calls.clear()
+        handle = module.register_forward_hook(lambda *args: calls.append("hook"))
+        model(x)
+        handle.remove()
+        assert calls, module  # the shared PReLU runs once per block
     prune.l1_unstructured(model.blocks[2].conv, "weight", 0.5)
     for _ in range(2):  # a stale pruned weight would fail the second backward pass
         model(x).sum().backward()
@@ -290,3 +297,12 @@ def test_compiled_fused_blocks_equal_the_modules(
     for a, b in zip(fused, plain, strict=True):
         assert float((a - b).norm()) <= tolerance * float(b.norm()) + 1e-5
     assert layers_module.compiled_tail_enabled(), "the compilation fell back to eager"
+
+
+@pytest.mark.usefixtures("fused_small")
+def test_an_empty_batch_gives_empty_logits() -> None:
+    """Batch 0 runs (as the modules do), with and without gradients."""
+    model = classifier()
+    logits = model(torch.rand(0, 1, 6, 6))
+    assert logits.shape == (0, 3)
+    logits.sum().backward()

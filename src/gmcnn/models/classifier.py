@@ -24,9 +24,10 @@ from gmcnn.models.layers import (
     ChannelProjection,
     GlobalMaxPool,
     SignalLayerNorm,
+    has_forward_hooks,
     norm_prelu_residual,
 )
-from gmcnn.models.pooled_block import Block, has_forward_hooks, pooled_head
+from gmcnn.models.pooled_block import Block, pooled_head
 from gmcnn.nn import GMConv, GMPool
 from gmcnn.nn.conv import ChannelMixing, Relaxation, check_group
 from gmcnn.nn.relaxation import PositionRule, check_position_rule
@@ -170,8 +171,8 @@ class GMCNNClassifier(nn.Module):
         check_input(x, "GMCNNClassifier", self.head.weight.dtype)
         blocks = cast(list[GMBlock], list(self.blocks))
         last = len(blocks) - 1
-        if str(last) in self.pools:
-            pooled = self.head_pool(self.features(x))
+        if str(last) in self.pools or any(map(has_forward_hooks, (blocks[last], self.head_pool))):
+            pooled = self.head_pool(self.features(x))  # hooked modules are called, not fused
         else:  # the last blocks and the global max pooling fused (pooled_head)
             fuse_previous = (
                 last > 0

@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
+from torch.nn.modules import module as torch_module
 
 from gmcnn.groups import check_integer
 from gmcnn.models import tail_kernels
@@ -259,7 +260,7 @@ class CompiledTail(torch.autograd.Function):
         eps: float,
     ) -> Tensor:
         z = z.contiguous()
-        flat_z = z.view(z.shape[0], z.shape[1], -1)
+        flat_z = z.flatten(2)
         flat_x = x.reshape(x.shape[0], x.shape[1], flat_z.shape[2])
         weight = None if proj_weight is None else proj_weight.reshape(proj_weight.shape[0], -1)
         mean, rstd = _run_kernel(tail_kernels.moments, flat_z, slope, eps)
@@ -286,7 +287,7 @@ class CompiledTail(torch.autograd.Function):
     def backward(ctx: Any, grad_y: Tensor) -> tuple[Tensor | None, ...]:
         z, slope, mean, rstd, flat_x, weight = ctx.saved_tensors
         needs_z, needs_slope, needs_x, needs_w, needs_b, _ = ctx.needs_input_grad
-        flat_grad = grad_y.contiguous().view(z.shape[0], z.shape[1], -1)
+        flat_grad = grad_y.contiguous().flatten(2)
         grad_z = grad_slope = grad_x = grad_w = grad_b = None
         if needs_z or needs_slope:
             grad_flat_z, per_example = _run_kernel(
@@ -331,7 +332,7 @@ class CompiledTailMax(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, z: Tensor, slope: Tensor, x: Tensor, eps: float) -> Tensor:
         z = z.contiguous()
-        flat_z = z.view(z.shape[0], z.shape[1], -1)
+        flat_z = z.flatten(2)
         flat_x = x.reshape(flat_z.shape)
         mean, rstd = _run_kernel(tail_kernels.moments, flat_z, slope, eps)
         values, indices = _run_kernel(tail_kernels.forward_max, flat_z, slope, flat_x, mean, rstd)
@@ -371,6 +372,17 @@ class CompiledTailMax(torch.autograd.Function):
         return grad_z, grad_slope, grad_x, None
 
 
+def has_forward_hooks(module: nn.Module) -> bool:
+    """Whether calling ``module`` would run forward hooks (its own or global ones; pruning
+    registers one): such a module is called, not bypassed by a fused function."""
+    return bool(
+        module._forward_hooks
+        or module._forward_pre_hooks
+        or torch_module._global_forward_hooks
+        or torch_module._global_forward_pre_hooks
+    )
+
+
 TailArgs = tuple[Tensor, Tensor, Tensor, Tensor | None, Tensor | None, float]
 
 
@@ -400,7 +412,8 @@ def _fusable_tail(
         dtypes = z.dtype == x.dtype == act.weight.dtype in (torch.float32, torch.float64)
         parameter_dtype = z.dtype
     fusable = (
-        type(norm) is SignalLayerNorm
+        not any(has_forward_hooks(m) for m in (norm, act, residual))
+        and type(norm) is SignalLayerNorm
         and type(act) is nn.PReLU
         and act.weight.numel() == 1
         and (projection is not None or type(residual) is nn.Identity)

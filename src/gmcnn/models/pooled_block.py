@@ -43,6 +43,7 @@ from gmcnn.models.layers import (
     SignalLayerNorm,
     _fusable_tail,
     _run_kernel,
+    has_forward_hooks,
     norm_prelu_residual,
     norm_prelu_residual_max,
 )
@@ -125,7 +126,7 @@ def _conv_max_backward(
     w_sum = w.sum(dim=1)
     linear = alpha[:, None] + gamma[:, None] * offset  # ∂z_b = spikes + linear_b 1ᵀ + γ W T_b
     # Where the spikes sit in s: h = i_{bo}·k⁻¹ for each kernel element k, (B, O·K).
-    where = source.t()[indices].view(batch, -1) if needs_w or needs_s else None
+    where = source.t()[indices].flatten(1) if needs_w or needs_s else None
     grad_s = grad_w = grad_b = None
     if needs_w or needs_b:
         # The products of the whole gather (its row of ones included) need no copy; the last
@@ -139,7 +140,7 @@ def _conv_max_backward(
                 w @ (gamma[:, None, None] * grams[:, :kernel_size, :kernel_size]).sum(dim=0)
                 + (linear[:, :, None] * row_sum[:, None, :]).sum(dim=0)
                 + (spike[:, :, None] * picked.to(compute)).sum(dim=0)
-            ).view(-1, 1, kernel_size)
+            ).view(w.shape[0], 1, kernel_size)
         if needs_b:  # Σ_{b, n} ∂z_b[:, n]
             summed = spike + size * linear + gamma[:, None] * (row_sum @ w.t())
             grad_b = summed.sum(dim=0)
@@ -152,7 +153,7 @@ def _conv_max_backward(
         grad_s = gamma[:, None] * tap_sum(per_tap, target).view(batch, size).to(compute)
         grad_s += constant[:, None]
         assert where is not None
-        grad_s.scatter_add_(1, where, (spike[:, :, None] * w).view(batch, -1))
+        grad_s.scatter_add_(1, where, (spike[:, :, None] * w).flatten(1))
     return _ConvMaxGrads(grad_s, g, indices, grad_w, grad_b, grad_slope)
 
 
@@ -229,7 +230,7 @@ class TailSharedConvTailMax(torch.autograd.Function):
         eps: float,
     ) -> Tensor:
         z = z.contiguous()
-        flat_z = z.view(z.shape[0], z.shape[1], -1)
+        flat_z = z.flatten(2)
         flat_x = x.reshape(x.shape[0], x.shape[1], flat_z.shape[2])
         mean, rstd = _run_kernel(tail_kernels.moments, flat_z, tail_slope, tail_eps)
         if proj_weight is None:
@@ -366,19 +367,6 @@ def _last_block_dtype(block: Block, x: Tensor) -> torch.dtype | None:
     return parameters if x.dtype == parameters else None
 
 
-def has_forward_hooks(module: nn.Module) -> bool:
-    """Whether calling ``module`` would run forward hooks (its own or global ones; pruning
-    registers one): such a module is called, not bypassed by a fused function."""
-    from torch.nn.modules import module as torch_module
-
-    return bool(
-        module._forward_hooks
-        or module._forward_pre_hooks
-        or torch_module._global_forward_hooks
-        or torch_module._global_forward_pre_hooks
-    )
-
-
 def _last_block_args(block: Block) -> tuple[Any, ...]:
     """The last block's arguments of :class:`SharedConvTailMax` after ``x``."""
     conv, norm, act, _ = block
@@ -409,7 +397,7 @@ def pooled_head(previous: Block | None, last: Block, x: Tensor) -> Tensor:
         z = previous.conv(x)
         args = _fusable_tail(z, x, previous.norm, previous.act, previous.residual)
         if args is not None:
-            flat_z = z.reshape(z.shape[0], z.shape[1], -1)
+            flat_z = z.flatten(2)
             compute = _last_block_dtype(last, flat_z)
             if compute is not None and flat_z.dtype == compute:
                 with torch.autocast("cpu", enabled=False):
