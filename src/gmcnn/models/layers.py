@@ -236,6 +236,39 @@ def compiled_function(function: Kernel, options: dict[str, Any] | None = None) -
     return cast(Kernel, _compiled[function])
 
 
+def tail_forward(
+    z: Tensor, slope: Tensor, x: Tensor, weight: Tensor | None, bias: Tensor | None, eps: float
+) -> tuple[Tensor, Tensor, Tensor]:
+    """``(y, μ, ρ)`` of the block tail ``y = PReLU_a(LN(z)) + r`` (``r = x``, or ``W x + b``
+    for a ``(O, I)`` ``weight``) on ``(B, C, N)`` signals: the compiled statistics and output
+    loops of :mod:`gmcnn.models.tail_kernels`, ``y`` in ``z``'s dtype."""
+    mean, rstd = _run_kernel(tail_kernels.moments, z, slope, eps)
+    if weight is None:
+        y = _run_kernel(tail_kernels.forward, z, slope, x, mean, rstd)
+    else:
+        y = _run_kernel(tail_kernels.forward_projection, z, slope, x, weight, bias, mean, rstd)
+    return y, mean, rstd
+
+
+def arg_max_positions(indices: Tensor, size: int) -> Tensor:
+    """Flat offsets in a ``(B, C, size)`` signal of each channel's arg-max ``indices (B, C)``,
+    ``(B·C,)``: where a max pooling's gradient reaches a block tail."""
+    batch, channels = indices.shape
+    rows = torch.arange(batch * channels, device=indices.device).view(batch, channels)
+    return (rows * size + indices).view(-1)
+
+
+def arg_max_gradient(
+    z_at: Tensor, grad: Tensor, slope: Tensor, mean: Tensor, rstd: Tensor
+) -> tuple[Tensor, Tensor]:
+    """``(u, ∂u)`` of a block tail at the positions a max pooling's gradient ``grad`` reaches,
+    from ``z`` there (``z_at``, ``(B, C)``): ``u = (z − μ)·ρ`` and ``∂u = grad · (1 if u > 0
+    else a)``, in the slope's dtype."""
+    u = (z_at.to(slope.dtype) - mean[:, None]) * rstd[:, None]
+    grad = grad.to(slope.dtype)
+    return u, torch.where(u > 0, grad, slope * grad)
+
+
 class CompiledTail(torch.autograd.Function):
     """:class:`NormPReLUResidual` with compiled loops (:mod:`gmcnn.models.tail_kernels`).
 
@@ -263,20 +296,7 @@ class CompiledTail(torch.autograd.Function):
         flat_z = z.flatten(2)
         flat_x = x.reshape(x.shape[0], x.shape[1], flat_z.shape[2])
         weight = None if proj_weight is None else proj_weight.reshape(proj_weight.shape[0], -1)
-        mean, rstd = _run_kernel(tail_kernels.moments, flat_z, slope, eps)
-        if weight is None:
-            y = _run_kernel(tail_kernels.forward, flat_z, slope, flat_x, mean, rstd)
-        else:
-            y = _run_kernel(
-                tail_kernels.forward_projection,
-                flat_z,
-                slope,
-                flat_x,
-                weight,
-                proj_bias,
-                mean,
-                rstd,
-            )
+        y, mean, rstd = tail_forward(flat_z, slope, flat_x, weight, proj_bias, eps)
         ctx.x_shape, ctx.x_dtype = x.shape, x.dtype
         ctx.has_bias = proj_bias is not None
         ctx.save_for_backward(z, slope, mean, rstd, None if weight is None else flat_x, weight)
@@ -345,24 +365,19 @@ class CompiledTailMax(torch.autograd.Function):
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
         z, slope, mean, rstd, indices = ctx.saved_tensors
         needs_z, needs_slope, needs_x, _ = ctx.needs_input_grad
-        batch, channels = indices.shape
-        size = z[0].numel()
-        # Flat offsets of the arg-max positions in z (and x), one per (example, channel).
-        rows = torch.arange(batch * channels, device=z.device).view(batch, channels)
-        at = (rows * (size // channels) + indices).view(-1)
+        flat_z = z.flatten(2)
+        size = flat_z.shape[1] * flat_z.shape[2]
         grad = grad.to(slope.dtype).contiguous()  # e.g. a broadcast gradient of a sum
+        at = arg_max_positions(indices, flat_z.shape[2])  # flat offsets in z (and x)
+        u, grad_u = arg_max_gradient(z.reshape(-1)[at].view(indices.shape), grad, slope, mean, rstd)
         grad_z = grad_slope = grad_x = None
         if needs_z or needs_slope:
-            u = (z.view(-1)[at].view(batch, channels).to(slope.dtype) - mean[:, None]) * rstd[
-                :, None
-            ]
-            grad_u = torch.where(u > 0, grad, slope * grad)
             grad_slope = (grad * u.clamp(max=0)).sum().reshape(slope.shape)
             mean_grad = grad_u.sum(dim=1) / size
             mean_grad_u = (grad_u * u).sum(dim=1) / size
             scale = -mean_grad_u * rstd * rstd
             offset = -rstd * mean_grad - scale * mean
-            flat = _run_kernel(tail_kernels.affine, z.view(batch, channels, -1), offset, scale)
+            flat = _run_kernel(tail_kernels.affine, flat_z, offset, scale)
             spikes = (rstd[:, None] * grad_u).view(-1)
             flat.view(-1)[at] = (flat.view(-1)[at].to(slope.dtype) + spikes).to(flat.dtype)
             grad_z = flat.view(z.shape)

@@ -43,9 +43,12 @@ from gmcnn.models.layers import (
     SignalLayerNorm,
     _fusable_tail,
     _run_kernel,
+    arg_max_gradient,
+    arg_max_positions,
     has_forward_hooks,
     norm_prelu_residual,
     norm_prelu_residual_max,
+    tail_forward,
 )
 from gmcnn.nn import GMConv
 from gmcnn.nn.functional import exporting
@@ -114,8 +117,7 @@ def _conv_max_backward(
     kernel_size, size = w.shape[1], gathered.shape[2]
     compute = slope.dtype
     g = grad.to(compute)
-    u = (z_at.to(compute) - mean[:, None]) * rstd[:, None]
-    grad_u = torch.where(u > 0, g, slope * g)
+    u, grad_u = arg_max_gradient(z_at, g, slope, mean, rstd)
     grad_slope = (g * u.clamp(max=0)).sum().reshape(slope.shape) if needs_slope else None
     # ∂z_b = spikes + alpha_b + gamma_b (z_b − μ_b), and z_b − μ_b = W T_b + offset_b 1ᵀ.
     count = out_channels * size
@@ -232,21 +234,8 @@ class TailSharedConvTailMax(torch.autograd.Function):
         z = z.contiguous()
         flat_z = z.flatten(2)
         flat_x = x.reshape(x.shape[0], x.shape[1], flat_z.shape[2])
-        mean, rstd = _run_kernel(tail_kernels.moments, flat_z, tail_slope, tail_eps)
-        if proj_weight is None:
-            y = _run_kernel(tail_kernels.forward, flat_z, tail_slope, flat_x, mean, rstd)
-        else:
-            proj = proj_weight.reshape(proj_weight.shape[0], -1)
-            y = _run_kernel(
-                tail_kernels.forward_projection,
-                flat_z,
-                tail_slope,
-                flat_x,
-                proj,
-                proj_bias,
-                mean,
-                rstd,
-            )
+        proj = None if proj_weight is None else proj_weight.reshape(proj_weight.shape[0], -1)
+        y, mean, rstd = tail_forward(flat_z, tail_slope, flat_x, proj, proj_bias, tail_eps)
         values, saved = _conv_max_forward(y, weight, bias, slope, source, eps)
         ctx.z_shape, ctx.x_shape, ctx.x_dtype = z.shape, x.shape, x.dtype
         ctx.save_for_backward(
@@ -276,15 +265,12 @@ class TailSharedConvTailMax(torch.autograd.Function):
         grad_z = grad_x = grad_pw = grad_pb = grad_tail_slope = None
         if grads.grad_s is not None:
             grad_s, spikes, indices = grads.grad_s, grads.spikes, grads.indices
-            batch, channels, size = z.shape
+            channels = z.shape[1]
             compute = tail_slope.dtype
-            rows = torch.arange(batch * channels, device=z.device).view(batch, channels)
-            at = (rows * size + indices).view(-1)  # the spikes' flat offsets in z and y
+            at = arg_max_positions(indices, z.shape[2])  # the spikes' offsets in z and y
+            z_at = z.reshape(-1)[at].view(indices.shape)
+            u, grad_u = arg_max_gradient(z_at, spikes, tail_slope, mean, rstd)
             if needs_z or needs_tail_slope:
-                u = (z.view(-1)[at].view(batch, channels).to(compute) - mean[:, None]) * rstd[
-                    :, None
-                ]
-                grad_u = torch.where(u > 0, spikes, tail_slope * spikes)
                 flat, per_example = _run_kernel(
                     tail_kernels.backward,
                     grad_s[:, None, :],
